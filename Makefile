@@ -1,0 +1,46 @@
+# The README's two commands: `make up` (run everything embedded) and `make test`.
+# Needs only python3 (>= 3.11) and make; everything else is installed into .venv from pyproject.toml.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+
+.PHONY: up test lint typecheck pytest install-dev install-run schemas clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall when pyproject.toml changes (stamp files).
+$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet --disable-pip-version-check -e '.[broker]'
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@ $(VENV)/.run-installed
+
+install-run: $(VENV)/.run-installed
+install-dev: $(VENV)/.dev-installed
+
+up: install-run
+	$(BIN)/pipeline up
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+pytest: install-dev
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+schemas: install-dev
+	$(BIN)/pipeline schemas export
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

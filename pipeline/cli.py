@@ -1,0 +1,98 @@
+"""The ``pipeline`` command line: one entry point for operators, developers and CI.
+
+Only commands that work are listed; later roles (``run``, ``poll``, ``apply``, ``replay``...)
+are added as they are built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pipeline import __version__
+from pipeline.errors import PipelineError
+
+log = logging.getLogger(__name__)
+
+
+def _cmd_schemas(args: argparse.Namespace) -> int:
+    from schemas import export  # the contract package; the workers only call it
+
+    directory = Path(args.dir) if args.dir else export.DEFAULT_DIR
+    if args.action == "export":
+        for path in export.export(directory):
+            print(path)
+        return 0
+    stale = [
+        str(path)
+        for path, text in export.rendered(directory).items()
+        if not path.exists() or path.read_text() != text
+    ]
+    if stale:
+        print("stale contract files (run `pipeline schemas export`):", *stale, sep="\n  ")
+        return 1
+    print(f"{directory}: up to date")
+    return 0
+
+
+def _cmd_broker(args: argparse.Namespace) -> int:
+    from pipeline.broker import serve_forever
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_forever(args.port))
+    return 0
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    from pipeline.up import run_up
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_up(args))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pipeline",
+        description="Marketplace pipeline: platform pollers and command appliers on Kafka.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="run everything embedded: broker, sandboxes (workers: soon)")
+    up.set_defaults(func=_cmd_up)
+
+    broker = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (Tansu)")
+    broker.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    broker.set_defaults(func=_cmd_broker)
+
+    sch = sub.add_parser("schemas", help="write or check the JSON Schema / AsyncAPI files")
+    sch.add_argument("action", choices=["export", "check"])
+    sch.add_argument("--dir", default=None, help="output folder (default: schemas/json)")
+    sch.set_defaults(func=_cmd_schemas)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
