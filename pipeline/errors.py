@@ -5,8 +5,8 @@
     PipelineError
     ├── ConfigError                  fatal at start-up: bad file, missing secret, unknown platform
     ├── BrokerError                  Kafka unreachable or refused (retriable = True)
-    ├── CommandError                 a command cannot be decoded or is invalid (→ outcome "invalid")
-    └── PlatformError                anything a platform call can end in; carries platform/account/endpoint
+    ├── CommandError                 a command is undecodable or invalid (→ outcome "invalid")
+    └── PlatformError                any failed platform call; carries platform/account/endpoint
         ├── RetryableError           timeouts, connection errors, 5xx: try again with backoff
         │   └── RateLimited          429 or the vendor's own quota code; carries ``retry_after``
         ├── AuthError                401 after one token refresh, bad credentials: fail clearly

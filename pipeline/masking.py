@@ -43,8 +43,8 @@ def mask_text(text: str) -> str:
     for secret in known:
         if secret in text:
             text = text.replace(secret, "***")
+    text = _BEARER.sub(r"\1 ***", text)  # before the key rule, which would stop at "Bearer"
     text = _SECRET_KEYS.sub(r"\1***", text)
-    text = _BEARER.sub(r"\1 ***", text)
     text = _EMAIL.sub(r"\1***@\2", text)
     text = _PHONE.sub(r"*******\1", text)
     text = _NATIONAL_ID.sub(r"*********\1", text)

@@ -142,6 +142,9 @@ class Order(_Record, frozen=True):
     invoice: Invoice | None = None
     disputed: bool = False
     note: str | None = None
+    #: The platform's internal id when ``order_id`` is another identifier (Pazarama's order
+    #: GUID, while ``order_id`` is the order number its refunds and writes refer to).
+    internal_id: str | None = None
 
 
 class Refund(_Record, frozen=True):
@@ -162,6 +165,8 @@ class Refund(_Record, frozen=True):
     reason: str | None = None
     reason_code: str | None = None
     customer_note: str | None = None
+    #: Barcode / product code of the item when the platform gives no item id.
+    product_code: str | None = None
 
 
 class Cancellation(_Record, frozen=True):
@@ -182,3 +187,5 @@ class Cancellation(_Record, frozen=True):
     reason: str | None = None
     reason_code: str | None = None
     requested_by: str | None = None
+    #: Barcode / product code of the item when the platform gives no item id.
+    product_code: str | None = None

@@ -162,6 +162,7 @@ class CancellationState(enum.StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     COMPLETED = "completed"
+    WITHDRAWN = "withdrawn"  # the customer took the request back
     UNKNOWN = "unknown"
 
 
@@ -169,5 +170,5 @@ TERMINAL_REFUND_STATES: Final = frozenset(
     {RefundState.REJECTED, RefundState.COMPLETED, RefundState.WITHDRAWN}
 )
 TERMINAL_CANCELLATION_STATES: Final = frozenset(
-    {CancellationState.REJECTED, CancellationState.COMPLETED}
+    {CancellationState.REJECTED, CancellationState.COMPLETED, CancellationState.WITHDRAWN}
 )

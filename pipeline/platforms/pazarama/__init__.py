@@ -1,0 +1,1 @@
+"""Pazarama (isortagimapi.pazarama.com): wire Structs and code tables in :mod:`.payloads`."""
