@@ -56,6 +56,18 @@ def _cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sandbox(args: argparse.Namespace) -> int:
+    from pipeline.sandbox import SandboxSettings
+    from pipeline.up import run_sandboxes
+
+    settings = SandboxSettings(
+        seed=args.seed, initial_orders=args.orders, arrival_rate_per_hour=args.rate
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_sandboxes(args.platform, args.port, settings))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pipeline",
@@ -65,12 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    up = sub.add_parser("up", help="run everything embedded: broker, sandboxes (workers: soon)")
+    up = sub.add_parser("up", help="run everything embedded (today: broker and sandboxes)")
     up.set_defaults(func=_cmd_up)
 
     broker = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (Tansu)")
     broker.add_argument("--port", type=int, default=None, help="port (default: a free one)")
     broker.set_defaults(func=_cmd_broker)
+
+    sb = sub.add_parser("sandbox", help="serve platform simulators on loopback")
+    sb.add_argument("--platform", default=None, help="one platform id (default: all)")
+    sb.add_argument("--port", type=int, default=None, help="port (all: first of consecutive)")
+    sb.add_argument("--seed", type=int, default=7, help="seed of the generated orders")
+    sb.add_argument("--orders", type=int, default=50, help="orders backfilled at start")
+    sb.add_argument("--rate", type=float, default=30.0, help="new orders per hour")
+    sb.set_defaults(func=_cmd_sandbox)
 
     sch = sub.add_parser("schemas", help="write or check the JSON Schema / AsyncAPI files")
     sch.add_argument("action", choices=["export", "check"])

@@ -72,6 +72,14 @@ class AttachInvoice(Command, frozen=True, tag="order.attach_invoice"):
 Decision = Literal["approve", "reject"]
 
 
+class Document(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A file attached to a decision (e.g. photos proving a return was used). ``content`` is
+    base64 in JSON. Mind the topic's ``max.message.bytes`` when attaching large files."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+    content: bytes
+
+
 class DecideRefund(Command, frozen=True, tag="refund.decide"):
     """Approve or reject a customer's return/refund request."""
 
@@ -81,6 +89,8 @@ class DecideRefund(Command, frozen=True, tag="refund.decide"):
     #: where the platform requires one.
     reason_code: str | None = None
     description: str | None = None
+    #: Evidence for a rejection (Pazarama requires 1-3 images, 5 MB each, for most reasons).
+    documents: Annotated[tuple[Document, ...], msgspec.Meta(max_length=3)] = ()
 
 
 class DecideCancellation(Command, frozen=True, tag="cancellation.decide"):

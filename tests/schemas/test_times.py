@@ -2,7 +2,7 @@ import datetime as dt
 
 import msgspec
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from schemas import ISTANBUL, Order, from_istanbul, to_istanbul
@@ -23,6 +23,8 @@ def test_istanbul_local_round_trips_through_utc(local: dt.datetime) -> None:
 
 @given(st.datetimes(timezones=st.timezones()))
 def test_aware_time_is_converted_never_reinterpreted(moment: dt.datetime) -> None:
+    # Wall times inside a DST gap or fold compare unequal across zones by definition (PEP 495).
+    assume(moment.replace(fold=1 - moment.fold).utcoffset() == moment.utcoffset())
     assert from_istanbul(moment) == moment
 
 

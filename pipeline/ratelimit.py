@@ -1,0 +1,429 @@
+"""Request budgets per (platform, account): exact sliding windows, two lanes, 429 penalties.
+
+A :class:`RateBudget` enforces several windows at once (ecarsi: 60/minute *and* 1000/day) with a
+hard guarantee: in **any** interval ``[t, t + period)`` at most ``limit`` acquisitions happen, for
+every window. It keeps a log of acquisition times per window on the running loop's clock
+(``loop.time()``, so tests move a fake clock instead of sleeping). We do not build on aiolimiter:
+its leaky bucket starts full and admits up to ~2×limit in a sliding window, and a second wait
+queue would fight the lane priority and the cancellation rules below. The log is exact and small
+(at most ``limit`` entries per window).
+
+Daily windows are rolling 24 h, stricter than calendar days, so also safe for calendar quotas.
+
+Lanes: commands (writes other teams are waiting for) are served before polls. A window may keep a
+``reserve`` fraction for commands: polls may not take the last ``reserve`` of it. Defaults: 20 % of
+a daily window, nothing of shorter windows (a minute refills quickly; a day does not, and a poller
+must not be able to starve the day's writes).
+
+A window marked ``shared`` counts the requests of every account of the platform together (ecarsi
+limits per IP, not per token); the :class:`RateLimiterRegistry` hands all budgets of a platform
+the same log for it. The guarantee holds across those accounts; lane priority and penalties stay
+per account, and a slot another account gives back is noticed at the next timer, not at once.
+Workers on other processes behind the same IP are not counted: give such a fleet lower limits.
+
+Cancellation: a cancelled waiter leaves the queue; a waiter cancelled after it was granted a slot
+gives the slot back (the request was never sent), and the next waiter is woken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import enum
+import math
+from collections.abc import Generator, Iterator, Mapping
+from types import MappingProxyType, TracebackType
+from typing import Any
+
+import msgspec
+
+from pipeline.errors import ConfigError
+
+SECOND = 1.0
+MINUTE = 60.0
+HOUR = 3600.0
+DAY = 86400.0
+DEFAULT_DAY_RESERVE = 0.2
+# Our clock and the platform's never agree to the millisecond, and a request leaves a little after
+# it took its slot: the registry lengthens every window by this much so a burst that is legal for
+# us is legal for the server too.
+DEFAULT_MARGIN = 1.0
+
+
+class Lane(enum.Enum):
+    COMMAND = "command"
+    POLL = "poll"
+
+
+class Window(msgspec.Struct, frozen=True, kw_only=True):
+    """At most ``limit`` requests in any ``period`` seconds; polls leave the last ``reserve``."""
+
+    limit: int
+    period: float
+    reserve: float = 0.0
+    shared: bool = False
+
+    def __post_init__(self) -> None:
+        if self.limit < 1 or not self.period > 0:
+            raise ValueError(f"a window needs limit >= 1 and period > 0, got {self!r}")
+        if not 0 <= self.reserve < 1:
+            raise ValueError(f"reserve is a fraction in [0, 1), got {self.reserve!r}")
+
+    @property
+    def poll_limit(self) -> int:
+        # round() first: 1000 * 0.2 is 200.00000000000003 in floats.
+        return self.limit - math.floor(round(self.limit * self.reserve, 6))
+
+    def lane_limit(self, lane: Lane) -> int:
+        return self.limit if lane is Lane.COMMAND else self.poll_limit
+
+
+class RateLimit(msgspec.Struct, frozen=True):
+    """The windows one budget enforces together; periods must differ."""
+
+    windows: tuple[Window, ...]
+
+    def __post_init__(self) -> None:
+        periods = [w.period for w in self.windows]
+        if len(set(periods)) != len(periods):
+            raise ValueError(f"two windows with the same period in {self!r}")
+
+    @classmethod
+    def from_config(
+        cls,
+        per_second: int | None = None,
+        per_minute: int | None = None,
+        per_hour: int | None = None,
+        per_day: int | None = None,
+        *,
+        day_reserve: float = DEFAULT_DAY_RESERVE,
+    ) -> RateLimit:
+        """Build from the config keys (``rate_limit = { per_minute = 60, per_day = 1000 }``)."""
+        pairs = ((per_second, SECOND), (per_minute, MINUTE), (per_hour, HOUR), (per_day, DAY))
+        windows = tuple(
+            Window(limit=n, period=p, reserve=day_reserve if p >= DAY else 0.0)
+            for n, p in pairs
+            if n is not None
+        )
+        return cls(windows)
+
+    def merged(self, override: RateLimit | None) -> RateLimit:
+        """``override``'s limits win per period; reserve and sharing stay as the defaults say."""
+        if override is None:
+            return self
+        by_period = {w.period: w for w in self.windows}
+        for w in override.windows:
+            base = by_period.get(w.period)
+            by_period[w.period] = (
+                w if base is None else msgspec.structs.replace(base, limit=w.limit)
+            )
+        return RateLimit(tuple(sorted(by_period.values(), key=lambda w: w.period)))
+
+
+# The documented limits (platform-docs/). The registry takes this table as an argument, so it can
+# move into each platform's folder (a RATE_LIMIT constant next to its client) without touching the
+# machinery here.
+DEFAULT_LIMITS: Mapping[str, RateLimit] = MappingProxyType(
+    {
+        # "Her IP adresi için dakikada maksimum 60 istek" (per IP: shared by all accounts of this
+        # process), "Token başına günlük maksimum 1000 istek" (per token: per account).
+        "ecarsi": RateLimit(
+            (
+                Window(limit=60, period=MINUTE, shared=True),
+                Window(limit=1000, period=DAY, reserve=DEFAULT_DAY_RESERVE),
+            )
+        ),
+        # "1 dakikada en fazla 25 istek ... e-ticaret sitesi bazındadır": a shop is an account.
+        "webservis": RateLimit.from_config(per_minute=25),
+        # No documented limit: conservative guesses, overridable per account in the config.
+        "pazarama": RateLimit.from_config(per_minute=60),
+        "softtr": RateLimit.from_config(per_minute=120),
+        "c2c": RateLimit.from_config(per_minute=60),
+    }
+)
+
+
+class WindowUsage(msgspec.Struct, frozen=True, kw_only=True):
+    limit: int
+    period: float
+    shared: bool
+    used: int  # acquisitions in the current sliding window (every account's, if shared)
+    remaining: int
+    poll_remaining: int  # what polls may still take, after the commands' reserve
+    next_free_in: float  # seconds until the oldest counted acquisition leaves the window
+
+
+class LaneStats(msgspec.Struct, frozen=True, kw_only=True):
+    acquired: int
+    waits: int  # acquisitions that had to queue
+    wait_seconds: float
+    waiting: int  # queued right now
+
+
+class BudgetUsage(msgspec.Struct, frozen=True, kw_only=True):
+    windows: tuple[WindowUsage, ...]
+    command: LaneStats
+    poll: LaneStats
+    blocked_for: float  # seconds left of a 429 penalty
+    command_available_in: float
+    poll_available_in: float
+
+    def lane(self, lane: Lane) -> LaneStats:
+        return self.command if lane is Lane.COMMAND else self.poll
+
+
+class WindowLog:
+    """Acquisition times of one window, oldest first (appended on a monotonic loop clock).
+
+    Budgets given the same log for a ``shared`` window count each other's requests.
+    """
+
+    def __init__(self) -> None:
+        self.times: collections.deque[float] = collections.deque()
+
+    def prune(self, now: float, period: float) -> None:
+        times = self.times
+        while times and times[0] + period <= now:
+            times.popleft()
+
+
+class _Counters:
+    __slots__ = ("acquired", "wait_seconds", "waits")
+
+    def __init__(self) -> None:
+        self.acquired = 0
+        self.waits = 0
+        self.wait_seconds = 0.0
+
+
+class _Acquisition:
+    """``await budget.acquire(lane)`` or ``async with budget.acquire(lane):``.
+
+    Awaiting it returns the loop time at which the slot was counted.
+    """
+
+    __slots__ = ("_budget", "_lane")
+
+    def __init__(self, budget: RateBudget, lane: Lane) -> None:
+        self._budget = budget
+        self._lane = lane
+
+    def __await__(self) -> Generator[Any, None, float]:
+        return self._budget._acquire(self._lane).__await__()
+
+    async def __aenter__(self) -> None:
+        await self._budget._acquire(self._lane)
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        return None  # the slot is spent once the request may have left
+
+
+class RateBudget:
+    """One account's request budget. Use it from one event loop (it reads ``loop.time()``)."""
+
+    def __init__(
+        self,
+        limit: RateLimit,
+        *,
+        margin: float = 0.0,
+        shared_logs: Mapping[float, WindowLog] | None = None,
+    ) -> None:
+        self.limit = limit
+        self.margin = margin
+        shared_logs = shared_logs or {}
+        # (window, enforced period, log): a shared window uses the platform-wide log if given.
+        self._windows = [
+            (w, w.period + margin, (shared_logs.get(w.period) if w.shared else None) or WindowLog())
+            for w in limit.windows
+        ]
+        self._queues: dict[Lane, collections.deque[asyncio.Future[float]]] = {
+            Lane.COMMAND: collections.deque(),
+            Lane.POLL: collections.deque(),
+        }
+        self._counters = {lane: _Counters() for lane in Lane}
+        self._blocked_until = -math.inf
+        self._timer: asyncio.TimerHandle | None = None
+
+    def acquire(self, lane: Lane = Lane.POLL) -> _Acquisition:
+        """Wait for a slot in every window, commands before polls."""
+        return _Acquisition(self, lane)
+
+    def penalize(self, seconds: float) -> None:
+        """The platform said "retry after ``seconds``": hold both lanes until then."""
+        until = self._now() + max(0.0, seconds)
+        if until > self._blocked_until:
+            self._blocked_until = until
+            self._dispatch()
+
+    def usage(self) -> BudgetUsage:
+        now = self._now()
+        windows = []
+        for w, period, log in self._windows:
+            log.prune(now, period)
+            used = len(log.times)
+            windows.append(
+                WindowUsage(
+                    limit=w.limit,
+                    period=w.period,
+                    shared=w.shared,
+                    used=used,
+                    remaining=max(0, w.limit - used),
+                    poll_remaining=max(0, w.poll_limit - used),
+                    next_free_in=log.times[0] + period - now if log.times else 0.0,
+                )
+            )
+        stats = {
+            lane: LaneStats(
+                acquired=c.acquired,
+                waits=c.waits,
+                wait_seconds=c.wait_seconds,
+                waiting=sum(not f.done() for f in self._queues[lane]),
+            )
+            for lane, c in self._counters.items()
+        }
+        return BudgetUsage(
+            windows=tuple(windows),
+            command=stats[Lane.COMMAND],
+            poll=stats[Lane.POLL],
+            blocked_for=max(0.0, self._blocked_until - now),
+            command_available_in=self._admit_at(Lane.COMMAND, now) - now,
+            poll_available_in=self._admit_at(Lane.POLL, now) - now,
+        )
+
+    def sustainable_interval(self, requests_per_cycle: int, lane: Lane = Lane.POLL) -> float:
+        """Smallest cycle interval for ``requests_per_cycle`` requests repeated forever.
+
+        Exact for cycles that send their requests together at the start of each cycle: with
+        ``k = lane_limit // n`` cycles fitting in a window, a half-open window of length P holds
+        ``ceil(P / I)`` cycle starts, so ``I >= P / k``. A cycle larger than a window (``k == 0``)
+        cannot be sent at once; it is paced by the budget and the long-run bound ``n * P / limit``
+        applies. The margin counts as part of the period.
+        """
+        n = requests_per_cycle
+        if n < 1:
+            raise ValueError("a cycle has at least one request")
+        interval = 0.0
+        for w, period, _ in self._windows:
+            cap = w.lane_limit(lane)
+            k = cap // n
+            interval = max(interval, period / k if k else n * period / cap)
+        return interval
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _admit_at(self, lane: Lane, now: float) -> float:
+        """The earliest time (>= now) at which ``lane`` may take a slot, as things stand."""
+        at = max(now, self._blocked_until)
+        for w, period, log in self._windows:
+            log.prune(now, period)
+            excess = len(log.times) - w.lane_limit(lane)
+            if excess >= 0:
+                # Once the oldest excess + 1 entries have left, one slot is free for this lane.
+                at = max(at, log.times[excess] + period)
+        return at
+
+    def _grant(self, lane: Lane, now: float) -> None:
+        for _, _, log in self._windows:
+            log.times.append(now)
+        self._counters[lane].acquired += 1
+
+    def _give_back(self, lane: Lane, stamp: float) -> None:
+        for _, _, log in self._windows:
+            # Equal stamps are interchangeable; a pruned one needs no giving back.
+            if stamp in log.times:
+                log.times.remove(stamp)
+        self._counters[lane].acquired -= 1
+
+    def _dispatch(self) -> None:
+        """Grant what can be granted now, commands first; arm a timer for the next head."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        now = self._now()
+        # Polls only move when no command waits: a waiting command is blocked by a window or a
+        # penalty, and a poll's limits are never looser, so this loses nothing.
+        for lane in (Lane.COMMAND, Lane.POLL):
+            queue = self._queues[lane]
+            while queue:
+                if queue[0].done():  # cancelled; its task has not run its cleanup yet
+                    queue.popleft()
+                    continue
+                at = self._admit_at(lane, now)
+                if at > now:
+                    self._timer = asyncio.get_running_loop().call_at(at, self._dispatch)
+                    return
+                fut = queue.popleft()
+                self._grant(lane, now)
+                fut.set_result(now)
+
+    async def _acquire(self, lane: Lane) -> float:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        ahead = self._queues[Lane.COMMAND] if lane is Lane.COMMAND else None
+        queued = bool(ahead) if ahead is not None else any(self._queues.values())
+        if not queued and self._admit_at(lane, now) <= now:
+            self._grant(lane, now)
+            return now
+        fut: asyncio.Future[float] = loop.create_future()
+        self._queues[lane].append(fut)
+        counters = self._counters[lane]
+        counters.waits += 1
+        try:
+            self._dispatch()
+            return await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self._give_back(lane, fut.result())  # granted, but the request never left
+            else:
+                fut.cancel()
+                if fut in self._queues[lane]:
+                    self._queues[lane].remove(fut)
+            self._dispatch()
+            raise
+        finally:
+            counters.wait_seconds += loop.time() - now
+
+
+class RateLimiterRegistry:
+    """Budgets keyed by (platform, account), created from a per-platform defaults table."""
+
+    def __init__(
+        self,
+        defaults: Mapping[str, RateLimit],
+        *,
+        fallback: RateLimit | None = None,
+        margin: float = DEFAULT_MARGIN,
+    ) -> None:
+        self._defaults = dict(defaults)
+        self._fallback = fallback
+        self._margin = margin
+        self._budgets: dict[tuple[str, str], RateBudget] = {}
+        self._shared: dict[str, dict[float, WindowLog]] = {}
+
+    def get(self, platform: str, account: str, override: RateLimit | None = None) -> RateBudget:
+        """The account's budget, created on first use with ``override`` merged over the default."""
+        key = (platform, account)
+        default = self._defaults.get(platform, self._fallback)
+        if default is None:
+            raise ConfigError(f"no rate limit known for platform {platform!r}", path="rate_limit")
+        limit = default.merged(override)
+        budget = self._budgets.get(key)
+        if budget is None:
+            shared = self._shared.setdefault(platform, {})
+            for w in limit.windows:
+                if w.shared:
+                    shared.setdefault(w.period, WindowLog())
+            budget = self._budgets[key] = RateBudget(limit, margin=self._margin, shared_logs=shared)
+        elif override is not None and budget.limit != limit:
+            raise ConfigError(
+                f"{platform}/{account} already has a budget with other limits", path="rate_limit"
+            )
+        return budget
+
+    def __iter__(self) -> Iterator[tuple[tuple[str, str], RateBudget]]:
+        return iter(list(self._budgets.items()))
