@@ -98,6 +98,7 @@ class ResponseClassifier:
     """
 
     message_keys: tuple[str, ...] = ("message", "userMessage", "error", "Aciklama", "hata")
+    code_keys: tuple[str, ...] = ("messageCode", "code", "errorCode", "error")
     request_id_headers: tuple[str, ...] = ("X-Request-Id", "X-Correlation-Id", "Request-Id")
 
     def classify(self, ctx: RequestContext, response: HttpResponse) -> None:
@@ -142,6 +143,19 @@ class ResponseClassifier:
                     return excerpt(value, 500)
         return excerpt(response.body) if response.body else "(empty body)"
 
+    def platform_code(self, response: HttpResponse) -> str | None:
+        """The vendor's error code from an error body (``messageCode``, ``code``...), if any."""
+        try:
+            doc = msgspec.json.decode(response.body.removeprefix(_BOM))
+        except msgspec.DecodeError:
+            return None
+        if isinstance(doc, dict):
+            for key in self.code_keys:
+                value = doc.get(key)
+                if isinstance(value, str | int) and not isinstance(value, bool) and value != "":
+                    return str(value)
+        return None
+
     def request_id(self, response: HttpResponse) -> str | None:
         return next(
             (response.headers[h] for h in self.request_id_headers if h in response.headers), None
@@ -175,6 +189,7 @@ class ResponseClassifier:
         extra.setdefault("request_id", self.request_id(response))
         if not issubclass(cls, RetryableError):
             extra.setdefault("platform_message", self.platform_message(response))
+            extra.setdefault("platform_code", self.platform_code(response))
         return ctx.error(cls, message, status=response.status, **extra)
 
 

@@ -65,8 +65,9 @@ from schemas import (
 
 log = logging.getLogger(__name__)
 
-#: Defensive window: "1 ayı geçemez" — February has 28 days.
-MAX_WINDOW: Final = dt.timedelta(days=28)
+#: Defensive window: "1 ayı geçemez" — February has 28 days, and the minute stamps below may
+#: widen a window by up to a minute at each end (start floored, exclusive end rounded up).
+MAX_WINDOW: Final = dt.timedelta(days=28) - dt.timedelta(minutes=2)
 PAGE_SIZE: Final = 100
 MAX_PAGES: Final = 10_000
 #: How far back ``fetch_order`` looks for an order it knows only by number.

@@ -27,7 +27,7 @@ from pipeline.dates import turkish_fold
 from pipeline.errors import PlatformDecodeError, PlatformError, RejectedError
 from pipeline.masking import mask_text
 from pipeline.platforms.pazarama import payloads as raw
-from pipeline.platforms.pazarama.mapping import PLATFORM, WRITABLE_ITEM_STATUS
+from pipeline.platforms.pazarama.mapping import PLATFORM, SELLER_SOURCES, WRITABLE_ITEM_STATUS
 from pipeline.ratelimit import Lane
 from schemas import (
     AnyCommand,
@@ -177,6 +177,9 @@ class PazaramaCommands:
         pending = [(i, c) for i, c in items if c != code]
         if not pending:
             return Outcome.ALREADY_APPLIED, None
+        refusal = _not_allowed(pending, code)
+        if refusal:
+            return Outcome.REJECTED, refusal
         await self._to_preparing(order, pending)
         if code != raw.ITEM_STATUS_PREPARING:
             update = (
@@ -208,6 +211,9 @@ class PazaramaCommands:
         ]
         if shipped:
             return Outcome.ALREADY_APPLIED, None
+        refusal = _not_allowed([(i, c) for i, c in items if c != 5], 5)
+        if refusal:
+            return Outcome.REJECTED, refusal
         carrier_id = await self._carrier_id(command)
         if carrier_id is None:
             return Outcome.INVALID, (
@@ -279,6 +285,19 @@ class PazaramaCommands:
             json=raw.CancelDecisionRequest(refund_id=command.cancellation_id, status=status),
         )
         return Outcome.APPLIED, None
+
+
+def _not_allowed(items: list[tuple[str, int]], target: int) -> str | None:
+    """Refuse locally, before any write, what the platform's status flow would refuse midway
+    (e.g. "delivered" for an item never shipped, which would otherwise leave it accepted)."""
+    allowed = SELLER_SOURCES.get(target, frozenset())
+    stuck = [(i, c) for i, c in items if c not in allowed]
+    if not stuck:
+        return None
+    label = raw.ORDER_ITEM_STATUS.get(target, str(target))
+    where = ", ".join(f"{i} at {c} ({raw.ORDER_ITEM_STATUS.get(c, '?')})" for i, c in stuck)
+    sources = ", ".join(str(c) for c in sorted(allowed))
+    return f"status {target} ({label}) is reachable only from {sources}; items: {where}"
 
 
 def _reject_problem(command: DecideRefund) -> str | None:

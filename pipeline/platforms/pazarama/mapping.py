@@ -76,6 +76,16 @@ WRITABLE_ITEM_STATUS: Final[dict[OrderStatus, int]] = {
     S.SUPPLY_FAILED: 13,
 }
 
+#: Item code → the codes a seller may move it from ("Sipariş Akışı"). 3 is listed where the
+#: adapter first moves the item to 12 itself, as the document requires.
+SELLER_SOURCES: Final[dict[int, frozenset[int]]] = {
+    12: frozenset({3}),
+    5: frozenset({3, 12}),
+    13: frozenset({3, 12}),
+    11: frozenset({5, 16, 19}),
+    14: frozenset({5}),
+}
+
 REFUND_STATE: Final[dict[int, RefundState]] = {
     1: RefundState.REQUESTED,
     2: RefundState.APPROVED,
