@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+from collections.abc import Iterator
 from typing import TextIO
 
 from pipeline import platforms
@@ -34,14 +35,17 @@ def build_sandboxes(
     return boxes
 
 
-async def _until_stopped() -> None:
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[asyncio.Event]:
+    """An event set by SIGINT/SIGTERM, installed before anything starts so that a Ctrl-C at any
+    moment shuts down through the normal path."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        yield stop
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
@@ -49,6 +53,12 @@ async def _until_stopped() -> None:
 
 
 async def run_up(args: argparse.Namespace, out: TextIO = sys.stdout) -> None:
+    with _stop_on_signals() as stop:
+        await _run_up(stop, out)
+    print("stopped", file=out, flush=True)
+
+
+async def _run_up(stop: asyncio.Event, out: TextIO) -> None:
     async with EmbeddedBroker() as broker, serve(build_sandboxes(), tick_interval=1.0) as served:
         print(f"embedded broker (Tansu): bootstrap={broker.bootstrap}", file=out)
         for s in served:
@@ -59,8 +69,7 @@ async def run_up(args: argparse.Namespace, out: TextIO = sys.stdout) -> None:
             file=out,
             flush=True,
         )
-        await _until_stopped()
-    print("stopped", file=out)
+        await stop.wait()
 
 
 async def run_sandboxes(
@@ -68,11 +77,12 @@ async def run_sandboxes(
 ) -> None:
     boxes = build_sandboxes([platform] if platform else None, settings)
     ports = None if port is None else [port + i for i in range(len(boxes))]
-    async with serve(boxes, ports=ports, tick_interval=1.0) as served:
-        for s in served:
-            print(
-                f"sandbox {s.sandbox.platform:<10} {s.base_url}  control: {s.control_url}",
-                file=out,
-                flush=True,
-            )
-        await _until_stopped()
+    with _stop_on_signals() as stop:
+        async with serve(boxes, ports=ports, tick_interval=1.0) as served:
+            for s in served:
+                print(
+                    f"sandbox {s.sandbox.platform:<10} {s.base_url}  control: {s.control_url}",
+                    file=out,
+                    flush=True,
+                )
+            await stop.wait()
