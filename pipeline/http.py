@@ -202,7 +202,13 @@ def _http_date(value: str) -> dt.datetime | None:
 
 
 class Authenticator(Protocol):
-    """Adds credentials to a request; forgets them when the platform answers 401."""
+    """Adds credentials to a request; forgets them when the platform answers 401.
+
+    ``refreshable`` says whether forgetting can help: fixed credentials (API keys, Basic)
+    cannot change, so a 401 with them is final and costs no second request.
+    """
+
+    refreshable: bool
 
     async def apply(self, http: HttpClient, headers: dict[str, str]) -> None: ...
 
@@ -211,6 +217,8 @@ class Authenticator(Protocol):
 
 class HeaderAuth:
     """Fixed credential headers (API key pairs, HTTP Basic); nothing to refresh."""
+
+    refreshable = False
 
     def __init__(self, headers: Mapping[str, str]) -> None:
         self._headers = dict(headers)
@@ -226,6 +234,8 @@ class HeaderAuth:
 
 class TokenAuth(abc.ABC):
     """A bearer token fetched on demand, shared by concurrent requests, renewed before expiry."""
+
+    refreshable = True
 
     def __init__(self, *, leeway: float = 60.0) -> None:
         self._leeway = leeway
@@ -340,7 +350,7 @@ class HttpClient:
             return await self._send(ctx, method, url, lane, budget, params, body, final, max_wait)
 
         response = await attempt()
-        if response.status == 401 and auth is not None:
+        if response.status == 401 and auth is not None and auth.refreshable:
             logger.info(
                 "HTTP 401 on %s: refreshing credentials once", response.path, extra=ctx.log_extra()
             )

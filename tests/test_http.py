@@ -32,6 +32,7 @@ from pipeline.errors import (
     RetryableError,
 )
 from pipeline.http import (
+    HeaderAuth,
     HttpClient,
     HttpResponse,
     HttpSettings,
@@ -468,6 +469,17 @@ async def test_a_second_401_is_an_auth_error_without_token_text(
     assert info.value.status == 401
     for text in (str(info.value), repr(info.value.__dict__), caplog.text):
         assert "tok-1" not in text and "tok-2" not in text
+
+
+async def test_fixed_credentials_refused_cost_one_request_only(
+    server: Server, http: HttpClient, budget: RateBudget
+) -> None:
+    auth = HeaderAuth({"apikey": "fixed-key-value-1"})
+    with pytest.raises(AuthError):
+        await http.request(
+            CTX, "GET", server.url("/protected"), lane=Lane.POLL, budget=budget, auth=auth
+        )
+    assert server.state.hits["protected"] == 1
 
 
 async def test_403_is_an_auth_error_without_a_refresh(
