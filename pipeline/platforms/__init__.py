@@ -17,6 +17,7 @@ from pipeline.errors import ConfigError
 #: platform id → module holding its ``SPEC``. Add a platform: one folder + one line.
 PLATFORM_MODULES: Final[Mapping[str, str]] = {
     "pazarama": "pipeline.platforms.pazarama",
+    "c2c": "pipeline.platforms.c2c",
     "ecarsi": "pipeline.platforms.ecarsi",
     "softtr": "pipeline.platforms.softtr",
     "webservis": "pipeline.platforms.webservis",
