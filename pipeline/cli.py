@@ -68,6 +68,13 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_platforms(args: argparse.Namespace) -> int:
+    from pipeline.platforms import capability_table
+
+    print(capability_table())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pipeline",
@@ -83,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     broker = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (Tansu)")
     broker.add_argument("--port", type=int, default=None, help="port (default: a free one)")
     broker.set_defaults(func=_cmd_broker)
+
+    pl = sub.add_parser("platforms", help="print what each platform supports (capability table)")
+    pl.set_defaults(func=_cmd_platforms)
 
     sb = sub.add_parser("sandbox", help="serve platform simulators on loopback")
     sb.add_argument("--platform", default=None, help="one platform id (default: all)")

@@ -6,7 +6,9 @@ platforms up here and never imports a platform module by name.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
+import math
 from collections.abc import Mapping
 from functools import cache
 from typing import Final
@@ -57,3 +59,50 @@ def sandbox_class(platform: str) -> type:
     cls = getattr(importlib.import_module(module), name)
     assert isinstance(cls, type)  # noqa: S101
     return cls
+
+
+_COLUMNS: Final = (
+    ("set status", "order.set_status"),
+    ("ship", "order.ship"),
+    ("attach invoice", "order.attach_invoice"),
+    ("refund decision", "refund.decide"),
+    ("cancellation decision", "cancellation.decide"),
+)
+_PERIODS: Final = {1.0: "s", 60.0: "min", 3600.0: "h", 86400.0: "day"}
+
+
+def _limit_text(spec: PlatformSpec) -> str:
+    parts = []
+    for window in spec.default_limit.windows:
+        unit = _PERIODS.get(window.period, f"{window.period:g}s")
+        shared = " per IP" if window.shared else ""
+        parts.append(f"{window.limit}/{unit}{shared}")
+    return " + ".join(parts)
+
+
+def _window_text(window: dt.timedelta | None) -> str:
+    if window is None:
+        return "—"
+    days = window / dt.timedelta(days=1)
+    return f"{days:g} d" if days == int(days) else f"< {math.ceil(days)} d"
+
+
+def capability_table() -> str:
+    """The README's "Platforms" table, rendered from the declared capabilities (a test keeps the
+    README equal to it, and ``pipeline platforms`` prints it)."""
+    head = ["platform", "orders", "refunds", "cancellations", *(c for c, _ in _COLUMNS)]
+    head += ["batch sizes", "max window", "rate limit (default)"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for pid, spec in sorted(registry().items()):
+        caps = spec.capabilities
+        cells = [f"`{pid}`"]
+        cells += [
+            "yes" if s in caps.streams else "—" for s in ("orders", "refunds", "cancellations")
+        ]
+        cells += ["yes" if cmd in caps.commands else "unsupported" for _, cmd in _COLUMNS]
+        batches = [f"{cmd.split('.')[-1]} ≤{n}" for cmd, n in sorted(caps.max_batch.items())]
+        cells.append(", ".join(batches) or "—")
+        cells.append(_window_text(caps.max_window))
+        cells.append(_limit_text(spec))
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)

@@ -255,20 +255,23 @@ def _line(item: raw.OrderItem, currency: str, ctx: _Ctx) -> LineItem:
     total = _money(item.total_price, currency, ctx, f"{where}.totalPrice") or unit * item.quantity
     product = item.product or raw.Product()
     status = item_status(item.order_item_status)
-    return LineItem(
-        item_id=item.order_item_id,
-        product_id=product.product_id,
-        sku=product.stock_code,
-        barcode=product.code,
-        name=product.name or product.title or "",
-        quantity=item.quantity,
-        unit_price=unit,
-        line_total=total,
-        discount=_money(item.discount_amount, currency, ctx, f"{where}.discountAmount"),
-        vat_rate=product.vat_rate,
-        status=status,
-        raw_status=str(item.order_item_status),
-    )
+    try:
+        return LineItem(
+            item_id=item.order_item_id,
+            product_id=product.product_id,
+            sku=product.stock_code,
+            barcode=product.code,
+            name=product.name or product.title or "",
+            quantity=item.quantity,
+            unit_price=unit,
+            line_total=total,
+            discount=_money(item.discount_amount, currency, ctx, f"{where}.discountAmount"),
+            vat_rate=product.vat_rate,
+            status=status,
+            raw_status=str(item.order_item_status),
+        )
+    except (ValueError, TypeError) as exc:  # the contract's own checks (e.g. VAT 0-100)
+        raise ctx.error(where, str(exc)) from None
 
 
 def _shipments(items: Iterable[raw.OrderItem]) -> tuple[Shipment, ...]:

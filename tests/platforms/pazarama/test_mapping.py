@@ -166,3 +166,55 @@ def test_order_status_is_independent_of_item_order(items: list[OrderStatus]) -> 
         S.RETURNED,
         S.CANCELLED,
     }
+
+
+def _mutated_bodies() -> st.SearchStrategy[bytes]:
+    """Truncated, retyped and random versions of the document's getOrdersForApi sample."""
+    sample = (DATA / "getOrdersForApi.response.json").read_bytes()
+    truncated = st.integers(0, len(sample)).map(lambda n: sample[:n])
+    paths = st.sampled_from(
+        [
+            ("orderNumber",),
+            ("orderDate",),
+            ("orderAmount",),
+            ("items", 0, "orderItemStatus"),
+            ("items", 0, "quantity"),
+            ("items", 0, "salePrice", "valueInt"),
+            ("items", 0, "salePrice", "value"),
+            ("items", 0, "product", "vatRate"),
+            ("billingAddress", "taxNumber"),
+        ]
+    )
+    values = st.one_of(
+        st.none(),
+        st.integers(),
+        st.floats(allow_nan=True),
+        st.text(max_size=12),
+        st.lists(st.integers(), max_size=2),
+        st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    )
+
+    def retype(pair: tuple[tuple[object, ...], object]) -> bytes:
+        path, value = pair
+        doc = msgspec.json.decode(sample)
+        node = doc["data"][0]
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+        return msgspec.json.encode(doc)
+
+    return truncated | st.tuples(paths, values).map(retype) | st.binary(max_size=64)
+
+
+@given(_mutated_bodies())
+def test_random_bodies_give_orders_or_typed_errors(body: bytes) -> None:
+    from pipeline.http import RequestContext, decode
+
+    ctx = RequestContext("pazarama", "main", "order/getOrdersForApi")
+    try:
+        envelope = decode(ctx, body, raw.Envelope[list[raw.Order]])
+        for order in envelope.data or []:
+            mapped = map_order(order, account="main")
+            assert mapped.order_id == str(order.order_number)
+    except PlatformDecodeError:
+        pass  # a typed error naming the account and endpoint is the promised outcome
