@@ -10,6 +10,12 @@ queue would fight the lane priority and the cancellation rules below. The log is
 
 Daily windows are rolling 24 h, stricter than calendar days, so also safe for calendar quotas.
 
+Polls are also *paced* with an :class:`aiolimiter.AsyncLimiter` (a leaky bucket) on the shortest
+window: they may not take more than ``1/pace_slices`` of it in a burst, and flow at its rate
+after that. The exact log above decides what is allowed; the pacer decides how evenly polls use
+it, so a poll cycle never empties a minute's budget in one second and leaves a command that
+arrives a moment later waiting for the rest of the minute. Commands are never paced.
+
 Lanes: commands (writes other teams are waiting for) are served before polls. A window may keep a
 ``reserve`` fraction for commands: polls may not take the last ``reserve`` of it. Defaults: 20 % of
 a daily window, nothing of shorter windows (a minute refills quickly; a day does not, and a poller
@@ -36,6 +42,7 @@ from types import MappingProxyType, TracebackType
 from typing import Any
 
 import msgspec
+from aiolimiter import AsyncLimiter
 
 from pipeline.errors import ConfigError
 
@@ -48,6 +55,8 @@ DEFAULT_DAY_RESERVE = 0.2
 # it took its slot: the registry lengthens every window by this much so a burst that is legal for
 # us is legal for the server too.
 DEFAULT_MARGIN = 1.0
+# Polls may burst a tenth of the shortest window, then flow at its rate (see the docstring).
+DEFAULT_PACE_SLICES = 10
 
 
 class Lane(enum.Enum):
@@ -229,9 +238,20 @@ class RateBudget:
         *,
         margin: float = 0.0,
         shared_logs: Mapping[float, WindowLog] | None = None,
+        pace_slices: int | None = None,
     ) -> None:
         self.limit = limit
         self.margin = margin
+        self._pacer: AsyncLimiter | None = None
+        if pace_slices is not None:
+            if pace_slices < 1:
+                raise ValueError("pace_slices must be >= 1")
+            shortest = min(limit.windows, key=lambda w: w.period)
+            burst = max(1, shortest.poll_limit // pace_slices)
+            # Capacity ``burst``, drained at poll_limit per period: the window's poll rate.
+            self._pacer = AsyncLimiter(
+                burst, (shortest.period + margin) * burst / max(1, shortest.poll_limit)
+            )
         shared_logs = shared_logs or {}
         # (window, enforced period, log): a shared window uses the platform-wide log if given.
         self._windows = [
@@ -362,6 +382,8 @@ class RateBudget:
                 fut.set_result(now)
 
     async def _acquire(self, lane: Lane) -> float:
+        if lane is Lane.POLL and self._pacer is not None:
+            await self._pacer.acquire()  # cancellation-safe; spends nothing of the exact log
         loop = asyncio.get_running_loop()
         now = loop.time()
         ahead = self._queues[Lane.COMMAND] if lane is Lane.COMMAND else None
@@ -398,7 +420,9 @@ class RateLimiterRegistry:
         *,
         fallback: RateLimit | None = None,
         margin: float = DEFAULT_MARGIN,
+        pace_slices: int | None = DEFAULT_PACE_SLICES,
     ) -> None:
+        self._pace_slices = pace_slices
         self._defaults = dict(defaults)
         self._fallback = fallback
         self._margin = margin
@@ -418,7 +442,9 @@ class RateLimiterRegistry:
             for w in limit.windows:
                 if w.shared:
                     shared.setdefault(w.period, WindowLog())
-            budget = self._budgets[key] = RateBudget(limit, margin=self._margin, shared_logs=shared)
+            budget = self._budgets[key] = RateBudget(
+                limit, margin=self._margin, shared_logs=shared, pace_slices=self._pace_slices
+            )
         elif override is not None and budget.limit != limit:
             raise ConfigError(
                 f"{platform}/{account} already has a budget with other limits", path="rate_limit"

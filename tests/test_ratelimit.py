@@ -493,7 +493,8 @@ async def test_a_shared_window_counts_every_account_of_the_platform(
 
 
 async def test_the_registry_margin_lengthens_every_window(clock: FakeLoopTime) -> None:
-    budget = RateLimiterRegistry(DEFAULT_LIMITS, margin=1.0).get("webservis", "main")
+    registry = RateLimiterRegistry(DEFAULT_LIMITS, margin=1.0, pace_slices=None)
+    budget = registry.get("webservis", "main")
     for _ in range(25):
         await budget.acquire(Lane.POLL)
     log: list[tuple[float, Lane]] = []
@@ -502,3 +503,43 @@ async def test_the_registry_margin_lengthens_every_window(clock: FakeLoopTime) -
     assert log == []
     await advance(clock, 1)
     assert log == [(61.0, Lane.POLL)]
+
+
+# --- poll pacing (aiolimiter) -------------------------------------------------------------
+
+
+async def test_polls_are_paced_but_commands_are_not() -> None:
+    """A poll burst cannot take a whole window at once; a command arriving during it goes at once.
+
+    Real time, small numbers: 20 per second, paced in slices of 2 (burst) at 20/s.
+    """
+    budget = RateBudget(RateLimit((Window(limit=20, period=1.0),)), pace_slices=10)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    stamps: list[float] = []
+
+    async def poll() -> None:
+        stamps.append(await budget.acquire(Lane.POLL) - start)
+
+    polls = [asyncio.create_task(poll()) for _ in range(20)]
+    await asyncio.sleep(0.1)
+    command_at = await budget.acquire(Lane.COMMAND) - start
+    await asyncio.gather(*polls)
+    assert command_at < 0.15  # without pacing the polls would have taken all 20 slots at t=0
+    assert sum(1 for t in stamps if t < 0.1) <= 2 + 3  # burst of 2, then ~20/s
+    assert max(stamps) > 0.7  # the 20 polls were spread over most of the second
+
+
+async def test_pacing_never_loosens_the_exact_windows() -> None:
+    budget = RateBudget(RateLimit((Window(limit=6, period=0.3),)), pace_slices=2)
+    loop = asyncio.get_running_loop()
+    stamps = sorted(await asyncio.gather(*(budget.acquire(Lane.POLL) for _ in range(18))))
+    for i, t in enumerate(stamps):
+        assert len([u for u in stamps[i:] if u < t + 0.3]) <= 6
+    assert loop.time() - stamps[0] < 2
+
+
+def test_registry_budgets_are_paced_by_default() -> None:
+    budget = RateLimiterRegistry(DEFAULT_LIMITS).get("webservis", "paced")
+    assert budget._pacer is not None
+    assert budget._pacer.max_rate == 2  # 25/min in slices of 10 → bursts of 2
