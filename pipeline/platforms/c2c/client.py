@@ -330,6 +330,10 @@ class C2CClient:
         async for record in self._orders(raw.GET_ORDERS_BY_STATE, request, set()):
             yield record
 
+    def fetch_orders_by_ids(self, ids: Sequence[str]) -> AsyncIterator[Order | Malformed]:
+        """The poller's by-ids sweep (pipeline.poller.ByIdsClient): order ids are order codes."""
+        return self.fetch_orders_by_codes(ids)
+
     async def fetch_orders_by_codes(
         self, codes: Iterable[str], *, lane: Lane = Lane.POLL
     ) -> AsyncIterator[Order | Malformed]:

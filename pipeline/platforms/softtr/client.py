@@ -215,6 +215,13 @@ class SofttrClient:
         for orderno, status in statuses.items():
             self.remember(orderno, status)
 
+    # The poller keeps this memory in its checkpoint (pipeline.poller.StatefulClient).
+    def platform_state(self) -> dict[str, str]:
+        return self.statuses
+
+    def restore_platform_state(self, state: dict[str, str]) -> None:
+        self.restore_statuses(state)
+
     def remember(self, orderno: str, status: str) -> None:
         self._statuses[orderno] = status
         self._statuses.move_to_end(orderno)

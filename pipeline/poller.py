@@ -1,0 +1,350 @@
+"""The poller: one account's streams, fetched, compared, published, then checkpointed.
+
+Each cycle, for every stream the platform offers (orders, refunds, cancellations):
+
+1. **recent loop** — fetch ``[cursor − overlap, now − settle)`` (the adapter splits windows and
+   pages), so new records are found quickly;
+2. **active sweep**, every ``sweep_every`` cycles — refresh records not yet terminal within the
+   horizon by the cheapest means the platform offers (:attr:`Capabilities.sweep`): re-list the
+   older windows, list by update time, or read many ids per call; records that could not be
+   mapped before are retried by id;
+3. :mod:`pipeline.changes` turns each record into at most one event;
+4. **publish, then checkpoint** (invariant 1): events are published in chunks and the
+   checkpoint — cursor, fingerprints, malformed ids — is saved only once every event of the
+   cycle was acknowledged. A crash anywhere repeats work with the same event ids.
+
+When the broker is unreachable the poller stops fetching and retries the *same* events with
+backoff (no unbounded buffering); platform errors back off too; nothing kills the loop.
+The interval between cycles is planned from the rate budget (:mod:`pipeline.cadence`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from pipeline import cadence
+from pipeline.adapter import Malformed, PlatformClient
+from pipeline.changes import Record, detect, record_id
+from pipeline.checkpoints import Checkpoint, CheckpointStore, Fingerprint, checkpoint_key
+from pipeline.clock import Clock
+from pipeline.errors import AuthError, BrokerError, PlatformError, RateLimited
+from pipeline.masking import mask_text
+from pipeline.ratelimit import RateBudget
+from schemas import AnyEvent, Event, Order
+
+log = logging.getLogger(__name__)
+
+
+class EventPublisher(Protocol):
+    """Publishes events; returns only once the broker acknowledged every one of them."""
+
+    async def publish(self, events: Sequence[Event]) -> None: ...
+
+
+@runtime_checkable
+class UpdatedSinceClient(Protocol):
+    def fetch_updated(self, since: dt.datetime) -> AsyncIterator[Order | Malformed]: ...
+
+
+@runtime_checkable
+class ByIdsClient(Protocol):
+    def fetch_orders_by_ids(self, ids: Sequence[str]) -> AsyncIterator[Order | Malformed]: ...
+
+
+@runtime_checkable
+class StatefulClient(Protocol):
+    """A client with memory the platform cannot give back (kept in the checkpoint)."""
+
+    def platform_state(self) -> dict[str, str]: ...
+
+    def restore_platform_state(self, state: dict[str, str]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PollSettings:
+    horizon: dt.timedelta = dt.timedelta(days=30)
+    overlap: dt.timedelta = dt.timedelta(minutes=10)
+    settle: dt.timedelta = dt.timedelta(seconds=0)
+    floor: float = 30.0  # never poll more often than this (seconds)
+    ceiling: float = 3600.0
+    sweep_every: int = 10  # one active sweep every N cycles
+    publish_chunk: int = 500
+    broker_backoff: tuple[float, float] = (0.5, 30.0)
+    platform_backoff: tuple[float, float] = (5.0, 600.0)
+
+
+@dataclass(slots=True)
+class PollStats:
+    cycles: int = 0
+    sweeps: int = 0
+    events: dict[str, int] = field(default_factory=dict)
+    malformed: int = 0
+    broker_errors: int = 0
+    platform_errors: int = 0
+    last_cycle_at: dt.datetime | None = None
+    last_error: str | None = None
+
+
+class AccountPoller:
+    """Polls every stream of one account until told to stop."""
+
+    def __init__(
+        self,
+        client: PlatformClient,
+        *,
+        publisher: EventPublisher,
+        store: CheckpointStore,
+        budget: RateBudget,
+        clock: Clock,
+        settings: PollSettings | None = None,
+        floor: float | None = None,
+    ) -> None:
+        self.client = client
+        self.publisher = publisher
+        self.store = store
+        self.budget = budget
+        self.clock = clock
+        self.settings = settings or PollSettings()
+        self.floor = floor if floor is not None else self.settings.floor
+        self.streams = [
+            s for s in ("orders", "refunds", "cancellations") if s in client.capabilities.streams
+        ]
+        self.checkpoints: dict[str, Checkpoint] = {}
+        self.stats = PollStats()
+        self.plan = cadence.Plan(self.floor, "not planned yet", 0.0)
+        self._recent_cost = cadence.CostEstimate()
+        self._sweep_cost = cadence.CostEstimate(initial=4.0)
+
+    @property
+    def key(self) -> str:
+        return f"{self.client.platform}:{self.client.account}"
+
+    # -- state --------------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Load every stream's checkpoint (or start one ``horizon`` back)."""
+        start = self.clock.now() - self.settings.horizon
+        for stream in self.streams:
+            key = checkpoint_key(self.client.platform, self.client.account, stream)
+            loaded = await self.store.load(key)
+            self.checkpoints[stream] = loaded or Checkpoint(
+                platform=self.client.platform,
+                account=self.client.account,
+                stream=stream,
+                cursor=start,
+            )
+        state = self.checkpoints[self.streams[0]].platform_state if self.streams else {}
+        if state and isinstance(self.client, StatefulClient):
+            self.client.restore_platform_state(dict(state))
+
+    # -- one cycle ----------------------------------------------------------------------------
+
+    async def cycle(self, *, sweep: bool = False) -> int:
+        """One recent-loop pass over every stream (and a sweep if asked). Returns events sent."""
+        if not self.checkpoints:
+            await self.load()
+        before = self.budget.usage().poll.acquired
+        sent = 0
+        for stream in self.streams:
+            sent += await self._recent(stream)
+        recent_requests = self.budget.usage().poll.acquired - before
+        self._recent_cost.observe(recent_requests)
+        if sweep:
+            before = self.budget.usage().poll.acquired
+            for stream in self.streams:
+                sent += await self._sweep(stream)
+            self._sweep_cost.observe(self.budget.usage().poll.acquired - before)
+            self.stats.sweeps += 1
+        self.stats.cycles += 1
+        self.stats.last_cycle_at = self.clock.now()
+        self.plan = cadence.plan(
+            self.budget,
+            recent_cost=self._recent_cost.value,
+            sweep_cost=self._sweep_cost.value,
+            sweep_every=self.settings.sweep_every,
+            floor=self.floor,
+            ceiling=self.settings.ceiling,
+        )
+        return sent
+
+    def _fetch(
+        self, stream: str, start: dt.datetime, end: dt.datetime
+    ) -> AsyncIterator[Record | Malformed]:
+        if stream == "orders":
+            return self.client.fetch_orders(start, end)
+        if stream == "refunds":
+            return self.client.fetch_refunds(start, end)
+        return self.client.fetch_cancellations(start, end)
+
+    async def _recent(self, stream: str) -> int:
+        cp = self.checkpoints[stream]
+        now = self.clock.now()
+        end = now - self.settings.settle
+        start = max(cp.cursor - self.settings.overlap, now - self.settings.horizon)
+        if start >= end:
+            return 0
+        sent = await self._process(stream, self._fetch(stream, start, end), now)
+        cp.cursor = max(cp.cursor, end)
+        await self._checkpoint(stream)
+        return sent
+
+    async def _sweep(self, stream: str) -> int:
+        cp = self.checkpoints[stream]
+        now = self.clock.now()
+        horizon_start = now - self.settings.horizon
+        cp.prune(before=horizon_start)
+        older = cp.cursor - self.settings.overlap
+        open_ids = [
+            k for k, f in cp.fingerprints.items() if not f.terminal and f.created_at < older
+        ]
+        retry = list(cp.malformed)
+        sent = 0
+        how = self.client.capabilities.sweep
+        if (
+            stream == "orders"
+            and how == "updated_since"
+            and isinstance(self.client, UpdatedSinceClient)
+        ):
+            since = cp.swept_at or horizon_start
+            sent += await self._process(stream, self.client.fetch_updated(since), now)
+        elif stream == "orders" and how == "by_ids" and isinstance(self.client, ByIdsClient):
+            if open_ids or retry:
+                ids = sorted(set(open_ids) | set(retry))
+                sent += await self._process(stream, self.client.fetch_orders_by_ids(ids), now)
+        elif open_ids and horizon_start < older:
+            sent += await self._process(stream, self._fetch(stream, horizon_start, older), now)
+        if stream == "orders" and retry and how != "by_ids":
+            sent += await self._process(stream, self._by_id(retry), now)
+        cp.swept_at = now
+        await self._checkpoint(stream)
+        return sent
+
+    async def _by_id(self, ids: Sequence[str]) -> AsyncIterator[Record | Malformed]:
+        for order_id in ids:
+            try:
+                order = await self.client.fetch_order(order_id)
+            except PlatformError as exc:
+                yield Malformed(
+                    stream="orders",
+                    record_id=order_id,
+                    endpoint="fetch_order",
+                    error=mask_text(str(exc)),
+                )
+                continue
+            if order is not None:
+                yield order
+
+    async def _process(
+        self, stream: str, records: AsyncIterator[Record | Malformed], now: dt.datetime
+    ) -> int:
+        """Detect changes, publish in acknowledged chunks, then update the fingerprints."""
+        cp = self.checkpoints[stream]
+        pending: list[tuple[AnyEvent, str]] = []
+        updates: dict[str, Fingerprint] = {}
+        seen: set[str] = set()
+        sent = 0
+        async for record in records:
+            if isinstance(record, Malformed):
+                self.stats.malformed += 1
+                if record.record_id is not None:
+                    cp.malformed[record.record_id] = record.error[:500]
+                continue
+            rid = record_id(record)
+            if rid in seen:
+                continue
+            seen.add(rid)
+            cp.malformed.pop(rid, None)
+            event, fp = detect(record, updates.get(rid) or cp.fingerprints.get(rid), now=now)
+            updates[rid] = fp
+            if event is not None:
+                pending.append((event, rid))
+            if len(pending) >= self.settings.publish_chunk:
+                sent += await self._publish(pending)
+                pending = []
+        sent += await self._publish(pending)
+        cp.fingerprints.update(updates)
+        return sent
+
+    async def _publish(self, pending: list[tuple[AnyEvent, str]]) -> int:
+        if not pending:
+            return 0
+        events = [e for e, _ in pending]
+        delay, cap = self.settings.broker_backoff
+        while True:
+            try:
+                await self.publisher.publish(events)
+                break
+            except BrokerError as exc:
+                # Backpressure: stop fetching, keep only this chunk, try again (invariant 1).
+                self.stats.broker_errors += 1
+                self.stats.last_error = mask_text(str(exc))
+                log.warning(
+                    "publish failed, retrying in %.1fs: %s",
+                    delay,
+                    self.stats.last_error,
+                    extra={"platform": self.client.platform, "account": self.client.account},
+                )
+                await self.clock.sleep(delay)
+                delay = min(cap, delay * 2)
+        for event in events:
+            self.stats.events[event.type] = self.stats.events.get(event.type, 0) + 1
+        return len(events)
+
+    async def _checkpoint(self, stream: str) -> None:
+        cp = self.checkpoints[stream]
+        cp.written_at = self.clock.now()
+        if isinstance(self.client, StatefulClient):
+            cp.platform_state = self.client.platform_state()
+        delay, cap = self.settings.broker_backoff
+        while True:
+            try:
+                await self.store.save(cp)
+            except BrokerError as exc:
+                self.stats.broker_errors += 1
+                self.stats.last_error = mask_text(str(exc))
+                await self.clock.sleep(delay)
+                delay = min(cap, delay * 2)
+            else:
+                return
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Cycle until ``stop`` is set; errors back off, never end the loop."""
+        delay = self.settings.platform_backoff[0]
+        while not stop.is_set():
+            started = self.clock.now()
+            try:
+                await self.cycle(sweep=self.stats.cycles % self.settings.sweep_every == 0)
+                delay = self.settings.platform_backoff[0]
+                wait = self.plan.interval - (self.clock.now() - started).total_seconds()
+            except PlatformError as exc:
+                self.stats.platform_errors += 1
+                self.stats.last_error = mask_text(str(exc))
+                wait = delay
+                if isinstance(exc, RateLimited) and exc.retry_after:
+                    wait = max(wait, exc.retry_after)
+                level = logging.ERROR if isinstance(exc, AuthError) else logging.WARNING
+                log.log(
+                    level,
+                    "poll of %s failed, next try in %.0fs: %s",
+                    self.key,
+                    wait,
+                    self.stats.last_error,
+                )
+                delay = min(self.settings.platform_backoff[1], delay * 2)
+            await self._sleep_or_stop(max(0.0, wait), stop)
+
+    async def _sleep_or_stop(self, seconds: float, stop: asyncio.Event) -> None:
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            stopper.cancel()

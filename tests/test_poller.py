@@ -1,0 +1,259 @@
+"""The poller against real sandboxes over HTTP, with an in-memory publisher and checkpoint store:
+change detection, the active sweep, publish-then-checkpoint, malformed records, cadence."""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import pytest
+
+from pipeline import platforms
+from pipeline.checkpoints import MemoryCheckpointStore
+from pipeline.clock import ManualClock
+from pipeline.errors import BrokerError
+from pipeline.http import HttpClient, HttpSettings
+from pipeline.poller import AccountPoller, PollSettings
+from pipeline.ratelimit import DEFAULT_LIMITS, RateBudget, RateLimit
+from pipeline.sandbox import SandboxSettings, ServedSandbox, serve
+from schemas import Event, OrderStatus, expected_id
+
+START = dt.datetime(2026, 4, 20, 9, 0, tzinfo=dt.UTC)
+
+
+class Recorder:
+    """An EventPublisher that keeps what it was given and can be told to fail."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.fail_next = 0
+        self.crash_after: int | None = None
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise BrokerError("broker unreachable (test)")
+        if self.crash_after is not None and len(self.events) + len(events) > self.crash_after:
+            raise RuntimeError("worker crashed (test)")
+        self.events.extend(events)
+
+    def of_type(self, kind: str) -> list[Event]:
+        return [e for e in self.events if e.type == kind]
+
+
+class Rig:
+    def __init__(
+        self, sandbox: Any, served: ServedSandbox, http: HttpClient, clock: ManualClock
+    ) -> None:
+        self.sandbox, self.served, self.http, self.clock = sandbox, served, http, clock
+        self.store = MemoryCheckpointStore()
+        self.publisher = Recorder()
+
+    def poller(self, *, budget: RateBudget | None = None, **settings: Any) -> AccountPoller:
+        spec = platforms.get(self.sandbox.platform)
+        budget = budget or RateBudget(RateLimit.from_config(per_minute=100_000))
+        extra = (
+            {"now": self.clock.now} if "now" in inspect.signature(spec.client).parameters else {}
+        )
+        client = spec.client(
+            account="main",
+            base_url=self.served.base_url,
+            token_url=self.served.root_url + "/connect/token",
+            credentials={k: f"sandbox-{k}" for k in spec.credential_keys},
+            http=self.http,
+            budget=budget,
+            **extra,
+        )
+        return AccountPoller(
+            client,
+            publisher=self.publisher,
+            store=self.store,
+            budget=budget,
+            clock=self.clock,
+            settings=PollSettings(**settings),
+        )
+
+    def tick(self, seconds: float) -> None:
+        self.sandbox.advance(seconds)
+
+
+async def _rig(platform: str, orders: int = 30) -> AsyncIterator[Rig]:
+    clock = ManualClock(START)
+    sandbox = platforms.sandbox_class(platform)(
+        clock=clock,
+        settings=SandboxSettings(seed=4, initial_orders=orders, history=dt.timedelta(days=20)),
+    )
+    sandbox.limits.rules.clear()
+    async with serve([sandbox]) as served, HttpClient(HttpSettings(total=5)) as http:
+        yield Rig(sandbox, served[0], http, clock)
+
+
+@pytest.fixture
+async def pazarama() -> AsyncIterator[Rig]:
+    async for rig in _rig("pazarama"):
+        yield rig
+
+
+async def test_first_cycle_publishes_every_order_once_and_repeats_publish_nothing(
+    pazarama: Rig,
+) -> None:
+    poller = pazarama.poller()
+    await poller.cycle()
+    created = pazarama.publisher.of_type("order.created")
+    assert {e.subject for e in created} == {o.id for o in pazarama.sandbox.world.orders}
+    assert all(e.id == expected_id(e) for e in created)
+    count = len(pazarama.publisher.events)
+    await poller.cycle(sweep=True)
+    assert len(pazarama.publisher.events) == count
+
+
+async def test_a_restarted_poller_remembers_what_it_published(pazarama: Rig) -> None:
+    await pazarama.poller().cycle()
+    count = len(pazarama.publisher.events)
+    again = pazarama.poller()  # a new process: state comes from the checkpoint store only
+    await again.cycle(sweep=True)
+    assert len(pazarama.publisher.events) == count
+
+
+async def test_new_orders_are_found_by_the_recent_loop(pazarama: Rig) -> None:
+    poller = pazarama.poller()
+    await poller.cycle()
+    before = len(pazarama.publisher.events)
+    pazarama.clock.advance(600)
+    fresh = pazarama.sandbox.world.spawn(3)
+    await poller.cycle()
+    new = pazarama.publisher.events[before:]
+    assert {e.subject for e in new if e.type == "order.created"} == {o.id for o in fresh}
+
+
+async def test_a_status_change_on_an_old_order_is_found_by_the_sweep(pazarama: Rig) -> None:
+    poller = pazarama.poller(overlap=dt.timedelta(minutes=10))
+    await poller.cycle()
+    world = pazarama.sandbox.world
+    old = next(
+        o
+        for o in world.orders
+        if o.created_at < START - dt.timedelta(days=5) and o.items[0].status == "3"
+    )
+    world.set_status(old.id, "12")
+    pazarama.clock.advance(60)
+    await poller.cycle()  # the recent loop covers the last minutes only
+    assert not pazarama.publisher.of_type("order.status_changed")
+    await poller.cycle(sweep=True)
+    (changed,) = pazarama.publisher.of_type("order.status_changed")
+    assert changed.subject == old.id
+    assert changed.previous_status is OrderStatus.RECEIVED  # type: ignore[attr-defined]
+    assert changed.data.status is OrderStatus.PREPARING  # type: ignore[attr-defined]
+
+
+async def test_refunds_and_cancellations_are_published_on_refunds_topic(pazarama: Rig) -> None:
+    world = pazarama.sandbox.world
+    poller = pazarama.poller()
+    await poller.cycle()
+    order = next(o for o in world.orders if o.items[0].status == "3")
+    world.set_status(order.id, "12")
+    pazarama.clock.advance(60)
+    record = world.open_record("cancellation", order.id, [1], reason="Vazgeçtim", actor="customer")
+    pazarama.clock.advance(60)
+    await poller.cycle()
+    (requested,) = [
+        e
+        for e in pazarama.publisher.of_type("cancellation.requested")
+        if e.data.cancellation_id == record.id  # type: ignore[attr-defined]
+    ]
+    assert requested.topic == "refunds.v1" and requested.subject == order.id
+    world.decide("cancellation", record.id, "2")
+    pazarama.clock.advance(60)
+    await poller.cycle(sweep=True)
+    (updated,) = [
+        e
+        for e in pazarama.publisher.of_type("cancellation.updated")
+        if e.data.cancellation_id == record.id  # type: ignore[attr-defined]
+    ]
+    assert updated.previous_state.value == "requested"  # type: ignore[attr-defined]
+
+
+async def test_checkpoint_advances_only_after_the_broker_acknowledged(pazarama: Rig) -> None:
+    poller = pazarama.poller(broker_backoff=(0.0, 0.0))
+    pazarama.publisher.fail_next = 3  # broker down for three attempts
+    await poller.cycle()
+    assert poller.stats.broker_errors == 3
+    assert len(pazarama.publisher.of_type("order.created")) == 30  # delivered once it came back
+    assert pazarama.store.saves >= 1
+
+
+async def test_a_crash_before_the_checkpoint_repeats_with_identical_ids(pazarama: Rig) -> None:
+    poller = pazarama.poller(publish_chunk=10)
+    pazarama.publisher.crash_after = 15  # dies in the middle of the cycle
+    with pytest.raises(RuntimeError):
+        await poller.cycle()
+    first = list(pazarama.publisher.events)
+    assert 0 < len(first) < 30 and pazarama.store.saves == 0
+    pazarama.publisher.crash_after = None
+    await pazarama.poller(publish_chunk=10).cycle()  # the restarted worker
+    ids = [e.id for e in pazarama.publisher.events]
+    assert set(e.id for e in first) <= set(ids[len(first) :])  # repeats carry the same ids
+    world = pazarama.sandbox.world
+    assert len(set(ids)) == 30 + len(world.cancellations) + len(world.refunds)
+
+
+async def test_same_world_gives_same_event_ids_in_another_worker(pazarama: Rig) -> None:
+    await pazarama.poller().cycle()
+    ids = {e.id for e in pazarama.publisher.events}
+    other = Recorder()
+    poller = pazarama.poller()
+    poller.publisher = other
+    poller.store = MemoryCheckpointStore()
+    await poller.cycle()
+    assert {e.id for e in other.events} == ids
+
+
+async def test_cadence_is_planned_from_the_daily_budget() -> None:
+    async for rig in _rig("ecarsi", orders=5):
+        budget = RateBudget(DEFAULT_LIMITS["ecarsi"])
+        poller = rig.poller(budget=budget)
+        await poller.cycle()
+        await poller.cycle()
+        assert "1000/day" in poller.plan.reason
+        # 800 poll requests a day at >= 1 request per cycle: never more often than 108 s.
+        assert poller.plan.interval >= 86400 / 800
+        assert poller.plan.interval > 30
+
+
+@pytest.mark.parametrize("platform", sorted(platforms.registry()))
+async def test_every_platform_polls_and_sweeps_without_repeats(platform: str) -> None:
+    async for rig in _rig(platform, orders=12):
+        poller = rig.poller()
+        await poller.cycle(sweep=True)
+        created = rig.publisher.of_type("order.created")
+        assert len(created) == 12, poller.stats
+        rig.clock.advance(3600)
+        await poller.cycle(sweep=True)
+        again = [e for e in rig.publisher.events[12:] if e.type == "order.created"]
+        assert again == []
+        assert poller.stats.malformed == 0
+
+
+async def test_softtr_statuses_we_set_survive_a_restart_through_the_checkpoint() -> None:
+    async for rig in _rig("softtr", orders=4):
+        poller = rig.poller()
+        await poller.cycle()
+        number = rig.sandbox.world.orders[0].id
+        poller.client.remember(number, "PREPARING")  # type: ignore[attr-defined]
+        await poller.cycle(sweep=True)
+        restarted = rig.poller()
+        await restarted.load()
+        assert restarted.client.platform_state()[number] == "PREPARING"  # type: ignore[attr-defined]
+
+
+async def test_c2c_sweep_reads_open_orders_by_id() -> None:
+    async for rig in _rig("c2c", orders=8):
+        poller = rig.poller()
+        await poller.cycle()
+        rig.clock.advance(86400 * 2)
+        before = len(rig.sandbox.log.entries)
+        await poller.cycle(sweep=True)
+        paths = [e.path for e in rig.sandbox.log.entries[before:]]
+        assert any(p.endswith("GetOrderInfoByOrdersCode") for p in paths), paths
