@@ -1,0 +1,171 @@
+"""Fleet assignment: which worker polls which account (DESIGN invariant 5, one owner per account).
+
+Every worker of a fleet reads the same configuration and joins one consumer group on
+``_pipeline.accounts``. An account belongs to the partition its key ``platform:account`` hashes to
+(murmur2, Kafka's own key partitioner, so records keyed by the account land there too), and the
+worker holding that partition owns the account: it runs the account's :class:`AccountPoller`.
+
+* **assign** → load each new account's checkpoints and start its loop;
+* **revoke** → stop those loops (between cycles, bounded by ``stop_timeout``; a cycle cut short
+  is not checkpointed and is repeated by the next owner with the same event ids) — the last
+  completed cycle's checkpoint is already saved, so the next owner resumes from it;
+* one process with one account works the same way (it gets every partition).
+
+The group's record stream carries nothing we need: workers register their accounts there (keyed
+by account, for ``pipeline status``) and poll it only to keep their membership alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.partitioner import murmur2
+
+from pipeline.poller import AccountPoller
+from schemas import topics
+
+log = logging.getLogger(__name__)
+
+ACCOUNT_PARTITIONS: Final = 12
+
+
+def account_partition(platform: str, account: str, partitions: int = ACCOUNT_PARTITIONS) -> int:
+    """The ``_pipeline.accounts`` partition of an account (same as Kafka's key partitioner)."""
+    digest: int = murmur2(f"{platform}:{account}".encode())
+    return (digest & 0x7FFFFFFF) % partitions
+
+
+class PollerFactory(Protocol):
+    def __call__(self, platform: str, account: str) -> Awaitable[AccountPoller]: ...
+
+
+@dataclass(slots=True)
+class _Running:
+    poller: AccountPoller
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+
+@dataclass(slots=True)
+class FleetState:
+    """What this worker owns right now (for status, health and tests)."""
+
+    partitions: set[int] = field(default_factory=set)
+    accounts: set[str] = field(default_factory=set)
+    assignments: int = 0
+    revocations: int = 0
+
+
+class PollFleet:
+    """Runs the pollers of the accounts whose partitions this worker holds."""
+
+    def __init__(
+        self,
+        accounts: Iterable[tuple[str, str]],
+        *,
+        make_poller: PollerFactory,
+        consumer_factory: Callable[[], AIOKafkaConsumer],
+        partitions: int = ACCOUNT_PARTITIONS,
+        stop_timeout: float = 30.0,
+    ) -> None:
+        self._by_partition: dict[int, list[tuple[str, str]]] = {}
+        for platform, account in accounts:
+            part = account_partition(platform, account, partitions)
+            self._by_partition.setdefault(part, []).append((platform, account))
+        self._make_poller = make_poller
+        self._consumer_factory = consumer_factory
+        self._stop_timeout = stop_timeout
+        self._running: dict[str, _Running] = {}
+        self._group: asyncio.TaskGroup | None = None
+        self.state = FleetState()
+        self.pollers: dict[str, AccountPoller] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        consumer = self._consumer_factory()
+        listener = _Listener(self)
+        await consumer.start()
+        try:
+            consumer.subscribe([topics.ACCOUNTS], listener=listener)
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                while not stop.is_set():
+                    # Fetching drives the group protocol (joins, rebalances, heartbeats).
+                    await consumer.getmany(timeout_ms=500, max_records=100)
+                await self._stop_accounts(list(self._running))
+                self._group = None
+        finally:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(10):
+                    await consumer.stop()  # leaves the group so others take over at once
+
+    async def assigned(self, partitions: Collection[int]) -> None:
+        self.state.assignments += 1
+        self.state.partitions |= set(partitions)
+        for part in sorted(partitions):
+            for platform, account in self._by_partition.get(part, []):
+                await self._start(platform, account)
+
+    async def revoked(self, partitions: Collection[int]) -> None:
+        self.state.revocations += 1
+        self.state.partitions -= set(partitions)
+        keys = [
+            f"{platform}:{account}"
+            for part in partitions
+            for platform, account in self._by_partition.get(part, [])
+        ]
+        await self._stop_accounts(keys)
+
+    async def _start(self, platform: str, account: str) -> None:
+        key = f"{platform}:{account}"
+        if key in self._running or self._group is None:
+            return
+        poller = await self._make_poller(platform, account)
+        await poller.load()
+        stop = asyncio.Event()
+        task = self._group.create_task(self._guard(poller, stop), name=f"poll {key}")
+        self._running[key] = _Running(poller, stop, task)
+        self.pollers[key] = poller
+        self.state.accounts.add(key)
+        log.info("took over %s", key, extra={"platform": platform, "account": account})
+
+    async def _guard(self, poller: AccountPoller, stop: asyncio.Event) -> None:
+        try:
+            await poller.run(stop)
+        except Exception:  # a bug in one account must not end the worker
+            log.exception("poller of %s crashed", poller.key)
+
+    async def _stop_accounts(self, keys: list[str]) -> None:
+        running = [self._running.pop(k) for k in keys if k in self._running]
+        for r in running:
+            r.stop.set()
+        for r in running:
+            try:
+                async with asyncio.timeout(self._stop_timeout):
+                    await asyncio.shield(r.task)
+            except TimeoutError:
+                r.task.cancel()  # its cycle is repeated by the next owner, same event ids
+                with contextlib.suppress(asyncio.CancelledError):
+                    await r.task
+            self.state.accounts.discard(r.poller.key)
+            log.info("released %s", r.poller.key)
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, fleet: PollFleet) -> None:
+        self._fleet = fleet
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self._fleet.revoked(_numbers(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        await self._fleet.assigned(_numbers(assigned))
+
+
+def _numbers(parts: Iterable[TopicPartition]) -> set[int]:
+    return {tp.partition for tp in parts if tp.topic == topics.ACCOUNTS}
