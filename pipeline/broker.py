@@ -279,8 +279,12 @@ class EmbeddedBroker:
         log_path: str | os.PathLike[str] | None = None,
         start_timeout: float = 15.0,
         stop_timeout: float = 2.0,
+        advertised_port: int | None = None,
     ) -> None:
         self._requested_port = port
+        # Clients connect to the advertised address, whatever bootstrap they were given; a
+        # TcpProxy in front of the broker (chaos tests) needs the broker to advertise it.
+        self._advertised_port = advertised_port
         self._binary = os.fspath(binary) if binary is not None else None
         self._cluster_id = cluster_id
         self._log_path = Path(log_path) if log_path is not None else None
@@ -413,6 +417,9 @@ class EmbeddedBroker:
                 stderr=subprocess.STDOUT,
                 env=_child_env(),
                 preexec_fn=_die_with_parent(),
+                # Its own process group: a Ctrl-C in the terminal reaches only us, and we stop
+                # the broker after the workers that still publish to it (not before them).
+                start_new_session=True,
             )
             if await self._await_ready(port):
                 return
@@ -428,6 +435,9 @@ class EmbeddedBroker:
                 stderr=subprocess.STDOUT,
                 env=_child_env(),
                 preexec_fn=_die_with_parent(),
+                # Its own process group: a Ctrl-C in the terminal reaches only us, and we stop
+                # the broker after the workers that still publish to it (not before them).
+                start_new_session=True,
             )
             if self._await_ready_blocking(port):
                 return
@@ -464,7 +474,7 @@ class EmbeddedBroker:
             "--listener-url",
             url,
             "--advertised-listener-url",
-            url,
+            f"tcp://{HOST}:{self._advertised_port or port}",
             "--storage-engine",
             "memory://tansu/",
             "--cluster-id",
@@ -504,7 +514,7 @@ class EmbeddedBroker:
             return self._on_answer(port, brokers, t0)
 
     def _on_answer(self, port: int, brokers: list[tuple[str, int]], t0: float) -> bool:
-        if (HOST, port) not in brokers:
+        if (HOST, self._advertised_port or port) not in brokers:
             raise BrokerError(
                 f"the embedded broker on {HOST}:{port} advertises {brokers}; clients would "
                 f"connect elsewhere. Output:\n{self.output_tail()}"

@@ -13,9 +13,15 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import msgspec
 
 from pipeline import __version__
-from pipeline.errors import PipelineError
+from pipeline.errors import ConfigError, PipelineError
+
+if TYPE_CHECKING:
+    from pipeline.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +74,45 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_config(path: str | None) -> Config:
+    from pipeline import platforms
+    from pipeline.config import Config, load_config
+
+    if path is None:
+        return Config()
+    return load_config(path, platforms=platforms.credential_keys())
+
+
+def _cmd_poll(args: argparse.Namespace) -> int:
+    from pipeline.up import run_role
+
+    config = _load_config(args.config)
+    if not config.kafka.bootstrap:
+        raise ConfigError(
+            "kafka.bootstrap is required for `pipeline poll` (`pipeline up` runs an embedded "
+            "broker)",
+            path="kafka.bootstrap",
+        )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_role(config))
+    return 0
+
+
+def _cmd_topics(args: argparse.Namespace) -> int:
+    from pipeline import topics
+
+    config = _load_config(args.config)
+    target = args.bootstrap or config.kafka.bootstrap
+    if not target:
+        raise ConfigError("give --bootstrap or a config with kafka.bootstrap", path="kafka")
+    kafka = msgspec.structs.replace(config.kafka, bootstrap=target)
+    if args.action == "create":
+        return asyncio.run(
+            topics.create_topics_command(kafka, replication_factor=args.replication_factor)
+        )
+    return asyncio.run(topics.list_topics_command(kafka))
+
+
 def _cmd_platforms(args: argparse.Namespace) -> int:
     from pipeline.platforms import capability_table
 
@@ -90,6 +135,22 @@ def build_parser() -> argparse.ArgumentParser:
     broker = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (Tansu)")
     broker.add_argument("--port", type=int, default=None, help="port (default: a free one)")
     broker.set_defaults(func=_cmd_broker)
+
+    poll = sub.add_parser("poll", help="run the poll role of a fleet (needs kafka.bootstrap)")
+    poll.add_argument("--config", required=True, help="the TOML configuration file")
+    poll.set_defaults(func=_cmd_poll)
+
+    top = sub.add_parser("topics", help="create or list the pipeline's topics")
+    top.add_argument("action", choices=["create", "list"])
+    top.add_argument("--config", default=None, help="TOML configuration (for kafka settings)")
+    top.add_argument("--bootstrap", default=None, help="host:port (overrides the config)")
+    top.add_argument(
+        "--replication-factor",
+        type=int,
+        default=None,
+        help="override the specs' replication factor (1 for a single broker)",
+    )
+    top.set_defaults(func=_cmd_topics)
 
     pl = sub.add_parser("platforms", help="print what each platform supports (capability table)")
     pl.set_defaults(func=_cmd_platforms)

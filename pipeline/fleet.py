@@ -73,6 +73,7 @@ class PollFleet:
         consumer_factory: Callable[[], AIOKafkaConsumer],
         partitions: int = ACCOUNT_PARTITIONS,
         stop_timeout: float = 30.0,
+        on_released: Callable[[str], object] | None = None,
     ) -> None:
         self._by_partition: dict[int, list[tuple[str, str]]] = {}
         for platform, account in accounts:
@@ -81,6 +82,9 @@ class PollFleet:
         self._make_poller = make_poller
         self._consumer_factory = consumer_factory
         self._stop_timeout = stop_timeout
+        # Told the key prefix of every account released, so caches of its state are dropped
+        # (the next owner's checkpoints would otherwise go unseen if it comes back here).
+        self._on_released = on_released
         self._running: dict[str, _Running] = {}
         self._group: asyncio.TaskGroup | None = None
         self.state = FleetState()
@@ -141,18 +145,20 @@ class PollFleet:
             log.exception("poller of %s crashed", poller.key)
 
     async def _stop_accounts(self, keys: list[str]) -> None:
+        """Stop these accounts' loops together, each bounded by ``stop_timeout``."""
         running = [self._running.pop(k) for k in keys if k in self._running]
         for r in running:
             r.stop.set()
+        if running:
+            _, late = await asyncio.wait({r.task for r in running}, timeout=self._stop_timeout)
+            for task in late:
+                task.cancel()  # its cycle is repeated by the next owner, same event ids
+            if late:
+                await asyncio.wait(late)
         for r in running:
-            try:
-                async with asyncio.timeout(self._stop_timeout):
-                    await asyncio.shield(r.task)
-            except TimeoutError:
-                r.task.cancel()  # its cycle is repeated by the next owner, same event ids
-                with contextlib.suppress(asyncio.CancelledError):
-                    await r.task
             self.state.accounts.discard(r.poller.key)
+            if self._on_released is not None:
+                self._on_released(r.poller.key + ":")
             log.info("released %s", r.poller.key)
 
 

@@ -21,6 +21,7 @@ The interval between cycles is planned from the rate budget (:mod:`pipeline.cade
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -72,9 +73,12 @@ class PollSettings:
     settle: dt.timedelta = dt.timedelta(seconds=0)
     floor: float = 30.0  # never poll more often than this (seconds)
     ceiling: float = 3600.0
-    sweep_every: int = 10  # one active sweep every N cycles
+    # Sweeping every cycle (its cost planned in) means a change on an old order shows within one
+    # planned interval; raise it to trade that latency for budget.
+    sweep_every: int = 1
     publish_chunk: int = 500
     broker_backoff: tuple[float, float] = (0.5, 30.0)
+    stop_grace: float = 5.0  # a cycle running when asked to stop may finish within this
     platform_backoff: tuple[float, float] = (5.0, 600.0)
 
 
@@ -153,15 +157,20 @@ class AccountPoller:
         for stream in self.streams:
             sent += await self._recent(stream)
         recent_requests = self.budget.usage().poll.acquired - before
-        self._recent_cost.observe(recent_requests)
+        # The first cycle of a poller catches up (a backfill of the horizon, or the time it was
+        # away): its cost says nothing about the steady state the cadence is planned for.
+        if self.stats.cycles > 0:
+            self._recent_cost.observe(recent_requests)
         if sweep:
             before = self.budget.usage().poll.acquired
             for stream in self.streams:
                 sent += await self._sweep(stream)
-            self._sweep_cost.observe(self.budget.usage().poll.acquired - before)
+            if self.stats.cycles > 0:
+                self._sweep_cost.observe(self.budget.usage().poll.acquired - before)
             self.stats.sweeps += 1
         self.stats.cycles += 1
         self.stats.last_cycle_at = self.clock.now()
+        previous = self.plan
         self.plan = cadence.plan(
             self.budget,
             recent_cost=self._recent_cost.value,
@@ -170,6 +179,14 @@ class AccountPoller:
             floor=self.floor,
             ceiling=self.settings.ceiling,
         )
+        if abs(self.plan.interval - previous.interval) > 0.1 * previous.interval:
+            log.info(
+                "%s: polling every %.0fs (%s)",
+                self.key,
+                self.plan.interval,
+                self.plan.reason,
+                extra={"platform": self.client.platform, "account": self.client.account},
+            )
         return sent
 
     def _fetch(
@@ -320,7 +337,9 @@ class AccountPoller:
         while not stop.is_set():
             started = self.clock.now()
             try:
-                await self.cycle(sweep=self.stats.cycles % self.settings.sweep_every == 0)
+                sweep = self.stats.cycles % self.settings.sweep_every == 0
+                if not await self._cycle_unless_stopped(stop, sweep=sweep):
+                    return
                 delay = self.settings.platform_backoff[0]
                 wait = self.plan.interval - (self.clock.now() - started).total_seconds()
             except PlatformError as exc:
@@ -339,6 +358,27 @@ class AccountPoller:
                 )
                 delay = min(self.settings.platform_backoff[1], delay * 2)
             await self._sleep_or_stop(max(0.0, wait), stop)
+
+    async def _cycle_unless_stopped(self, stop: asyncio.Event, *, sweep: bool) -> bool:
+        """Run one cycle; if ``stop`` is set meanwhile, let it finish within ``stop_grace`` (so its
+        checkpoint is written), else cancel it — the next owner repeats it with the same ids.
+        Returns False when stopped before the cycle completed."""
+        task = asyncio.create_task(self.cycle(sweep=sweep), name=f"cycle {self.key}")
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():
+                await asyncio.wait({task}, timeout=self.settings.stop_grace)
+            if not task.done():
+                return False
+            task.result()  # re-raise what the cycle raised
+            return True
+        finally:
+            stopper.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def _sleep_or_stop(self, seconds: float, stop: asyncio.Event) -> None:
         sleeper = asyncio.ensure_future(self.clock.sleep(seconds))

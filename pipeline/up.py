@@ -1,8 +1,10 @@
-"""``pipeline up``: everything embedded in one process.
+"""``pipeline up`` and the worker roles' process entry points.
 
-Today this starts the embedded broker and every platform sandbox with a steady flow of orders,
-and says plainly that the pollers and appliers are not part of it yet. It runs until Ctrl-C or
-SIGTERM and then stops each part within a bound.
+``pipeline up`` starts everything embedded in one process: the broker, every platform sandbox
+with a steady flow of orders, and the poll role with one account per sandbox (its secrets are
+the sandboxes' ``sandbox-<key>`` values, passed by reference like any other). It says plainly
+what is not part of it yet (the appliers). It runs until Ctrl-C or SIGTERM and then stops each
+part within a bound.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from typing import TextIO
 
 from pipeline import platforms
 from pipeline.broker import EmbeddedBroker
-from pipeline.sandbox import Sandbox, SandboxSettings, serve
+from pipeline.config import AccountConfig, Config, KafkaConfig, SecretRef
+from pipeline.sandbox import Sandbox, SandboxSettings, ServedSandbox, serve
+from pipeline.worker import PollRole, prepare_accounts
 
 DEMO_SETTINGS = SandboxSettings(seed=7, initial_orders=50, arrival_rate_per_hour=30.0)
 
@@ -58,18 +62,70 @@ async def run_up(args: argparse.Namespace, out: TextIO = sys.stdout) -> None:
     print("stopped", file=out, flush=True)
 
 
+def sandbox_config(served: list[ServedSandbox], bootstrap: str) -> tuple[Config, dict[str, str]]:
+    """A configuration with one account per served sandbox, secrets by env reference."""
+    accounts, environ = [], {}
+    for s in served:
+        platform = s.sandbox.platform
+        credentials = {}
+        for key in sorted(platforms.get(platform).credential_keys):
+            name = f"PIPELINE_SANDBOX_{platform.upper()}_{key.upper()}"
+            environ[name] = f"sandbox-{key}"
+            credentials[key] = SecretRef(env=name)
+        accounts.append(
+            AccountConfig(
+                platform=platform,
+                account="main",
+                base_url=s.base_url,
+                token_url=s.root_url + "/connect/token",
+                credentials=credentials,
+                poll_interval="5s",
+            )
+        )
+    return Config(kafka=KafkaConfig(bootstrap=bootstrap), accounts=accounts), environ
+
+
+async def _report(role: PollRole, stop: asyncio.Event, out: TextIO, every: float = 10.0) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(every):
+                await stop.wait()
+        fleet = role.fleet
+        if fleet is None:
+            continue
+        parts = []
+        for key, poller in sorted(fleet.pollers.items()):
+            events = sum(poller.stats.events.values())
+            parts.append(f"{key}: {events} events, every {poller.plan.interval:.0f}s")
+        print("polled  " + " | ".join(parts), file=out, flush=True)
+
+
 async def _run_up(stop: asyncio.Event, out: TextIO) -> None:
     async with EmbeddedBroker() as broker, serve(build_sandboxes(), tick_interval=1.0) as served:
         print(f"embedded broker (Tansu): bootstrap={broker.bootstrap}", file=out)
         for s in served:
             print(f"sandbox {s.sandbox.platform:<10} {s.base_url}", file=out)
+        config, environ = sandbox_config(served, broker.bootstrap)
+        role = PollRole(
+            config, prepare_accounts(config, environ), bootstrap=broker.bootstrap, embedded=True
+        )
         print(
-            "NOTE: pollers and appliers are not part of `pipeline up` yet; this runs the "
-            "broker and the sandboxes only. Ctrl-C stops.",
+            f"pollers: {len(config.accounts)} accounts → orders.v1, refunds.v1. NOTE: the "
+            "appliers (commands.v1) are not part of `pipeline up` yet. Ctrl-C stops.",
             file=out,
             flush=True,
         )
-        await stop.wait()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(role.run(stop))
+            group.create_task(_report(role, stop, out))
+
+
+async def run_role(config: Config) -> None:
+    """``pipeline poll``: the poll role against the configured broker until a signal."""
+    assert config.kafka.bootstrap is not None  # noqa: S101 - checked by the CLI
+    with _stop_on_signals() as stop:
+        role = PollRole(config, prepare_accounts(config), bootstrap=config.kafka.bootstrap)
+        await role.run(stop)
 
 
 async def run_sandboxes(
