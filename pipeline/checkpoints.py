@@ -17,11 +17,23 @@ account's horizon and in a terminal state are pruned so the record stays small.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, Protocol, Self
 
 import msgspec
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 
+from pipeline.bus import DEFAULT_TIMEOUT, KafkaEventPublisher, as_config, consumer_kwargs
+from pipeline.config import KafkaConfig
+from pipeline.errors import BrokerError, PipelineError
+from pipeline.topics import CHECKPOINT_MAX_BYTES
+from schemas import topics
 from schemas.times import AwareDatetime
 
 CHECKPOINT_VERSION = 1
@@ -102,3 +114,258 @@ def encode_checkpoint(checkpoint: Checkpoint) -> bytes:
 
 def decode_checkpoint(raw: bytes) -> Checkpoint:
     return _decoder.decode(raw)
+
+
+# --- on Kafka -------------------------------------------------------------------------------------
+
+
+class CheckpointDecodeError(PipelineError):
+    """The newest checkpoint record of a key cannot be used (undecodable, newer version...).
+
+    Not retriable and never treated as "no checkpoint": starting over would re-publish the
+    account's whole horizon and forget its fingerprints. The message names the key and the
+    topic, never the record's content.
+    """
+
+
+class KafkaCheckpointStore:
+    """Checkpoints as records on ``_pipeline.checkpoints``, keyed ``platform:account:stream``.
+
+    :meth:`save` produces the encoded checkpoint with ``acks="all"`` and returns once the
+    broker acknowledged it (:class:`~pipeline.errors.BrokerError` otherwise). :meth:`load`
+    returns the newest record of a key: it reads the partition the key hashes to (murmur2, as
+    the producer's default partitioner routes it) from its first offset to its end offset *at
+    call time*, keeping the last value of that key -- with a plain consumer (``assign()``), no
+    group, no commits, so a load never disturbs a consumer group.
+
+    Cost and mitigation. Kafka compacts the topic to about one record per key, but Tansu never
+    compacts (README "Brokers"), so there a load reads every checkpoint ever saved to that
+    partition: saves per minute x streams per partition x record size. Hence:
+
+    * a cache of the newest record this process saved or loaded per key (the encoded bytes, so
+      a caller mutating its :class:`Checkpoint` cannot change what the next load returns).
+      It is right only while this process owns the key: call :meth:`invalidate` for the keys
+      of partitions it loses (a rebalance), or a later owner's saves would go unseen;
+    * :meth:`load_all` reads every partition once, for taking over many accounts at once,
+      instead of one partition scan per key.
+
+    An undecodable newest record raises :class:`CheckpointDecodeError` naming the key (see
+    there) rather than returning ``None``. ``publisher``: share an existing publisher's
+    connection for saves (its ``max_request_size`` must fit the checkpoints); by default the
+    store owns one sized for :data:`~pipeline.topics.CHECKPOINT_MAX_BYTES`.
+    """
+
+    def __init__(
+        self,
+        cfg: KafkaConfig | str,
+        *,
+        bootstrap: str | None = None,
+        embedded: bool = False,
+        topic: str = topics.CHECKPOINTS,
+        timeout: float = DEFAULT_TIMEOUT,
+        read_timeout: float = 60.0,
+        publisher: KafkaEventPublisher | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        config = as_config(cfg)
+        self.topic = topic
+        self.timeout = timeout
+        self.read_timeout = read_timeout
+        self._owns_publisher = publisher is None
+        self._publisher = publisher or KafkaEventPublisher(
+            config,
+            bootstrap=bootstrap,
+            embedded=embedded,
+            timeout=timeout,
+            linger_ms=0,  # one record per save, awaited: nothing to batch with
+            max_request_size=CHECKPOINT_MAX_BYTES,
+            environ=environ,
+        )
+        self._consumer_kwargs = consumer_kwargs(
+            config,
+            bootstrap=bootstrap,
+            max_partition_fetch_bytes=CHECKPOINT_MAX_BYTES,
+            environ=environ,
+        )
+        self._consumer: Any = None
+        self._partitions: list[int] | None = None
+        self._reading = asyncio.Lock()
+        self._cache: dict[str, bytes | None] = {}
+        self._partitioner = DefaultPartitioner()
+        #: Records read by loads (a measure of the scan cost), saves and loads served by cache.
+        self.records_scanned = 0
+        self.saves = 0
+        self.cache_hits = 0
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the reader and (if the store owns it) the producer. Idempotent."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            with contextlib.suppress(KafkaError, TimeoutError, OSError):
+                async with asyncio.timeout(self.timeout):
+                    await consumer.stop()
+        if self._owns_publisher:
+            await self._publisher.aclose()
+
+    # -- the CheckpointStore protocol -------------------------------------------------------
+
+    async def save(self, checkpoint: Checkpoint) -> None:
+        """Produce the checkpoint and return once acknowledged; :class:`BrokerError` otherwise."""
+        key = checkpoint.key
+        raw = encode_checkpoint(checkpoint)
+        try:
+            await self._publisher.send_raw(
+                self.topic,
+                key.encode(),
+                raw,
+                [("content-type", b"application/json"), ("version", b"%d" % checkpoint.version)],
+            )
+        except BaseException:
+            # The record may have landed anyway: the next load must ask the broker.
+            self._cache.pop(key, None)
+            raise
+        self._cache[key] = raw
+        self.saves += 1
+
+    async def load(self, key: str, *, cached: bool = True) -> Checkpoint | None:
+        """The newest checkpoint of ``key``, or ``None`` if it never had one."""
+        if cached and key in self._cache:
+            self.cache_hits += 1
+        else:
+            partitions = await self._partition_ids()
+            partition = self._partitioner(key.encode(), partitions, partitions)
+            found = await self._scan([partition], lambda k: k == key)
+            self._cache[key] = found.get(key)
+        raw = self._cache[key]
+        return None if raw is None else self._decode(key, raw)
+
+    async def load_all(self, prefix: str = "") -> dict[str, Checkpoint]:
+        """The newest checkpoint of every key starting with ``prefix``, reading each partition
+        once. The cache takes them all: call it for keys this process now owns."""
+        found = await self._scan(await self._partition_ids(), lambda k: k.startswith(prefix))
+        self._cache.update(found)
+        return {
+            key: self._decode(key, raw) for key, raw in sorted(found.items()) if raw is not None
+        }
+
+    def invalidate(self, prefix: str = "") -> int:
+        """Forget cached checkpoints of keys starting with ``prefix`` (ownership lost)."""
+        gone = [key for key in self._cache if key.startswith(prefix)]
+        for key in gone:
+            del self._cache[key]
+        return len(gone)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _decode(self, key: str, raw: bytes) -> Checkpoint:
+        try:
+            checkpoint = decode_checkpoint(raw)
+        except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+            raise CheckpointDecodeError(
+                f"checkpoint {key} on {self.topic}: the newest record cannot be decoded "
+                f"({exc}); refusing to start this stream over"
+            ) from None
+        if checkpoint.version > CHECKPOINT_VERSION:
+            raise CheckpointDecodeError(
+                f"checkpoint {key} on {self.topic} has version {checkpoint.version}, this "
+                f"worker knows up to {CHECKPOINT_VERSION}: a newer worker wrote it"
+            )
+        if checkpoint.key != key:
+            raise CheckpointDecodeError(
+                f"checkpoint under key {key} on {self.topic} is for {checkpoint.key}"
+            )
+        return checkpoint
+
+    async def _partition_ids(self) -> list[int]:
+        if self._partitions is None:
+            consumer = await self._reader()
+            try:
+                async with asyncio.timeout(self.timeout):
+                    # A Metadata request for all topics: asking for this topic by name would
+                    # auto-create it (4 partitions on Tansu) when it is missing.
+                    if self.topic not in await consumer.topics():
+                        raise BrokerError(
+                            f"topic {self.topic} does not exist (run `pipeline topics create`)"
+                        )
+                    partitions = await self._publisher.partitions_for(self.topic)
+            except (KafkaError, TimeoutError) as exc:
+                raise BrokerError(f"cannot read the partitions of {self.topic}: {exc!r}") from exc
+            self._partitions = sorted(partitions)
+        return self._partitions
+
+    async def _reader(self) -> Any:
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(**self._consumer_kwargs)
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await consumer.start()
+            except BaseException as exc:
+                with contextlib.suppress(KafkaError, TimeoutError, OSError):
+                    async with asyncio.timeout(self.timeout):
+                        await consumer.stop()
+                if isinstance(exc, KafkaError | TimeoutError):
+                    raise BrokerError(f"cannot start the checkpoint reader: {exc!r}") from exc
+                raise
+            self._consumer = consumer
+        return self._consumer
+
+    async def _scan(
+        self, partitions: list[int], wanted: Callable[[str], bool]
+    ) -> dict[str, bytes | None]:
+        """Last value per wanted key in ``partitions``, from their start to their end now.
+
+        The end of a partition is the larger of ListOffsets' answer and the high watermark of
+        the first fetch: Tansu answers ListOffsets "latest" with the base offset of the last
+        *batch* + 1, so it would cut off the rest of that batch (README "Brokers").
+        """
+        tps = [TopicPartition(self.topic, p) for p in partitions]
+        latest: dict[str, bytes | None] = {}
+        async with self._reading:  # assign()/seek() are per consumer: one scan at a time
+            consumer = await self._reader()
+            try:
+                async with asyncio.timeout(self.read_timeout):
+                    first = await consumer.beginning_offsets(tps)
+                    listed = await consumer.end_offsets(tps)
+                    todo = {tp for tp in tps if listed[tp] > first[tp]}
+                    consumer.assign(sorted(todo))
+                    for tp in todo:
+                        consumer.seek(tp, first[tp])
+                    end: dict[TopicPartition, int] = {}
+                    while todo:
+                        batches = await consumer.getmany(*todo, timeout_ms=200)
+                        for tp, records in batches.items():
+                            end.setdefault(tp, max(listed[tp], consumer.highwater(tp)))
+                            for record in records:
+                                if record.offset >= end[tp]:
+                                    break
+                                self.records_scanned += 1
+                                key = (record.key or b"").decode("utf-8", "replace")
+                                if wanted(key):
+                                    latest[key] = record.value
+                        for tp in list(todo):
+                            if tp not in end:
+                                highwater = consumer.highwater(tp)
+                                if highwater is None:  # no fetch answered yet
+                                    continue
+                                end[tp] = max(listed[tp], highwater)
+                            if await consumer.position(tp) >= end[tp]:
+                                todo.discard(tp)
+            except (KafkaError, TimeoutError) as exc:
+                raise BrokerError(
+                    f"reading {self.topic} partitions {partitions} failed: {exc!r}"
+                ) from exc
+            finally:
+                # Unassigned, the consumer stops prefetching in the background.
+                consumer.assign([])
+        return latest

@@ -20,7 +20,7 @@ from .dummy_platform import DummySandbox
 async def eventually(condition: Callable[[], bool], within: float = 3.0) -> None:
     """Wait until the server task has reached a state (it offers no event to wait on)."""
     async with asyncio.timeout(within):
-        while not condition():  # noqa: ASYNC110 - the state belongs to the server's tasks
+        while not condition():
             await asyncio.sleep(0.005)
 
 

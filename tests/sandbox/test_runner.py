@@ -46,7 +46,7 @@ async def test_ticker_moves_the_worlds_to_the_clock_and_stops_on_exit(clock: Man
     async with serve([sandbox], tick_interval=0.01):
         clock.advance(3600)  # nobody polls: only the ticker can bring the world along
         async with asyncio.timeout(3):
-            while sandbox.world.now != clock.now():  # noqa: ASYNC110 - the ticker owns it
+            while sandbox.world.now != clock.now():
                 await asyncio.sleep(0.01)
         assert len(sandbox.world.orders) > 20
     tasks = {t.get_name() for t in asyncio.all_tasks()}
