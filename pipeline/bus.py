@@ -40,7 +40,7 @@ from aiokafka.helpers import create_ssl_context
 import schemas
 from pipeline.broker import EMBEDDED_CONSUMER_TIMEOUTS
 from pipeline.config import KafkaConfig, SecretRef
-from pipeline.errors import BrokerError, ConfigError
+from pipeline.errors import BrokerError, ConfigError, RecordRejected
 
 __all__ = [
     "DEFAULT_LINGER_MS",
@@ -202,6 +202,10 @@ def consumer_kwargs(
         kwargs["max_partition_fetch_bytes"] = max_partition_fetch_bytes
     if embedded:
         kwargs.update(EMBEDDED_CONSUMER_TIMEOUTS)
+    if cfg.session_timeout_ms is not None:
+        kwargs["session_timeout_ms"] = cfg.session_timeout_ms
+    if cfg.heartbeat_interval_ms is not None:
+        kwargs["heartbeat_interval_ms"] = cfg.heartbeat_interval_ms
     return kwargs
 
 
@@ -656,9 +660,10 @@ class KafkaEventPublisher:
         except (KafkaError, TimeoutError) as exc:
             _cancel(futures)
             self.stats.failures += 1
-            if producer is not None and _broker_away(exc):
+            away = _broker_away(exc)
+            if producer is not None and away:
                 await self._discard(producer)
-            raise self._error(records, exc, time.perf_counter() - started) from exc
+            raise self._error(records, exc, time.perf_counter() - started, final=not away) from exc
         except BaseException as exc:
             # Cancelled (the caller's deadline, a rebalance) or a bug: the records already
             # handed to the producer may still go out -- harmless, ids are deterministic -- and
@@ -683,7 +688,9 @@ class KafkaEventPublisher:
             self._producer = None
         await close_producer(producer, stop_timeout=self.stop_timeout, drop_pending=True)
 
-    def _error(self, records: list[_Record], exc: BaseException, elapsed: float) -> BrokerError:
+    def _error(
+        self, records: list[_Record], exc: BaseException, elapsed: float, *, final: bool = False
+    ) -> BrokerError:
         topics = ", ".join(sorted({topic for topic, *_ in records}))
         cause = (
             f"not acknowledged within {self.timeout:g}s"
@@ -698,6 +705,8 @@ class KafkaEventPublisher:
             elapsed,
             cause,
         )
+        if final:
+            return RecordRejected(f"{len(records)} record(s) to {topics} refused: {cause}")
         return BrokerError(
             f"{len(records)} record(s) to {topics} at {self.bootstrap}: {cause}; "
             f"retry the same batch"

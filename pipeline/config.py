@@ -98,6 +98,10 @@ class KafkaConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+    #: Consumer-group timing (ms). A shorter session hands a dead worker's accounts over
+    #: sooner; Kafka's defaults apply when unset (10 s session, 3 s heartbeat).
+    session_timeout_ms: int | None = None
+    heartbeat_interval_ms: int | None = None
 
 
 class HttpConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

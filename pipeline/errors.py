@@ -5,6 +5,7 @@
     PipelineError
     ├── ConfigError                  fatal at start-up: bad file, missing secret, unknown platform
     ├── BrokerError                  Kafka unreachable or refused (retriable = True)
+    │   └── RecordRejected           the broker refuses these records for good (too large...)
     ├── CommandError                 a command is undecodable or invalid (→ outcome "invalid")
     └── PlatformError                any failed platform call; carries platform/account/endpoint
         ├── RetryableError           timeouts, connection errors, 5xx: try again with backoff
@@ -42,6 +43,13 @@ class BrokerError(PipelineError):
     """The Kafka broker could not be reached or refused an operation."""
 
     retriable = True
+
+
+class RecordRejected(BrokerError):
+    """The broker refused these records for a reason retrying cannot change (too large, not
+    authorized). The caller must set them aside, not retry them forever."""
+
+    retriable = False
 
 
 class CommandError(PipelineError):

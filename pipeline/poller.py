@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -31,9 +32,15 @@ from typing import Protocol, runtime_checkable
 from pipeline import cadence
 from pipeline.adapter import Malformed, PlatformClient
 from pipeline.changes import Record, detect, record_id
-from pipeline.checkpoints import Checkpoint, CheckpointStore, Fingerprint, checkpoint_key
+from pipeline.checkpoints import (
+    Checkpoint,
+    CheckpointStore,
+    Fingerprint,
+    checkpoint_key,
+    encode_checkpoint,
+)
 from pipeline.clock import Clock
-from pipeline.errors import AuthError, BrokerError, PlatformError, RateLimited
+from pipeline.errors import AuthError, BrokerError, PlatformError, RateLimited, RecordRejected
 from pipeline.masking import mask_text
 from pipeline.ratelimit import RateBudget
 from schemas import AnyEvent, Event, Order
@@ -79,6 +86,7 @@ class PollSettings:
     publish_chunk: int = 500
     broker_backoff: tuple[float, float] = (0.5, 30.0)
     stop_grace: float = 5.0  # a cycle running when asked to stop may finish within this
+    refresh_checkpoint: dt.timedelta = dt.timedelta(minutes=5)
     platform_backoff: tuple[float, float] = (5.0, 600.0)
 
 
@@ -123,6 +131,7 @@ class AccountPoller:
         self.plan = cadence.Plan(self.floor, "not planned yet", 0.0)
         self._recent_cost = cadence.CostEstimate()
         self._sweep_cost = cadence.CostEstimate(initial=4.0)
+        self._saved: dict[str, tuple[bytes, dt.datetime]] = {}
 
     @property
     def key(self) -> str:
@@ -281,13 +290,13 @@ class AccountPoller:
             if event is not None:
                 pending.append((event, rid))
             if len(pending) >= self.settings.publish_chunk:
-                sent += await self._publish(pending)
+                sent += await self._publish(pending, cp)
                 pending = []
-        sent += await self._publish(pending)
+        sent += await self._publish(pending, cp)
         cp.fingerprints.update(updates)
         return sent
 
-    async def _publish(self, pending: list[tuple[AnyEvent, str]]) -> int:
+    async def _publish(self, pending: list[tuple[AnyEvent, str]], cp: Checkpoint) -> int:
         if not pending:
             return 0
         events = [e for e, _ in pending]
@@ -296,6 +305,12 @@ class AccountPoller:
             try:
                 await self.publisher.publish(events)
                 break
+            except RecordRejected:
+                if len(pending) == 1:
+                    raise
+                # Something in the chunk can never be published: find it, set it aside as
+                # malformed (reported, retried by the sweep), publish the rest.
+                return await self._publish_one_by_one(pending, cp)
             except BrokerError as exc:
                 # Backpressure: stop fetching, keep only this chunk, try again (invariant 1).
                 self.stats.broker_errors += 1
@@ -312,11 +327,38 @@ class AccountPoller:
             self.stats.events[event.type] = self.stats.events.get(event.type, 0) + 1
         return len(events)
 
+    async def _publish_one_by_one(self, pending: list[tuple[AnyEvent, str]], cp: Checkpoint) -> int:
+        sent = 0
+        for event, rid in pending:
+            try:
+                sent += await self._publish([(event, rid)], cp)
+            except RecordRejected as exc:
+                self.stats.malformed += 1
+                cp.malformed[rid] = f"not publishable: {mask_text(str(exc))}"[:500]
+                log.error(  # noqa: TRY400 - the reason is the message, a traceback adds nothing
+                    "%s: %s %s cannot be published: %s",
+                    self.key,
+                    event.type,
+                    rid,
+                    mask_text(str(exc)),
+                )
+        return sent
+
     async def _checkpoint(self, stream: str) -> None:
         cp = self.checkpoints[stream]
-        cp.written_at = self.clock.now()
         if isinstance(self.client, StatefulClient):
             cp.platform_state = self.client.platform_state()
+        # Unchanged state is not written again more than every ``refresh_checkpoint`` (a
+        # broker that never compacts, like Tansu, keeps every record; a fresh ``written_at``
+        # now and then still shows the account is alive).
+        now = self.clock.now()
+        cp.written_at = None
+        digest = hashlib.blake2b(encode_checkpoint(cp), digest_size=16).digest()
+        last = self._saved.get(stream)
+        if last and last[0] == digest and now - last[1] < self.settings.refresh_checkpoint:
+            cp.written_at = last[1]
+            return
+        cp.written_at = now
         delay, cap = self.settings.broker_backoff
         while True:
             try:
@@ -327,6 +369,7 @@ class AccountPoller:
                 await self.clock.sleep(delay)
                 delay = min(cap, delay * 2)
             else:
+                self._saved[stream] = (digest, now)
                 return
 
     # -- the loop -----------------------------------------------------------------------------

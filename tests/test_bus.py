@@ -558,3 +558,15 @@ async def test_measure_publish_throughput(
             f"{chunked:.2f}s = {len(events) / chunked:,.0f} ev/s "
             f"(max call latency {pub.stats.max_latency * 1000:.0f} ms)"
         )
+
+
+def test_group_timing_comes_from_the_config() -> None:
+    from pipeline.bus import consumer_kwargs
+    from pipeline.config import KafkaConfig
+
+    kwargs = consumer_kwargs(
+        KafkaConfig(bootstrap="127.0.0.1:9", session_timeout_ms=3000, heartbeat_interval_ms=300),
+        group_id="g",
+    )
+    assert (kwargs["session_timeout_ms"], kwargs["heartbeat_interval_ms"]) == (3000, 300)
+    assert "session_timeout_ms" not in consumer_kwargs(KafkaConfig(bootstrap="127.0.0.1:9"))

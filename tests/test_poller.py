@@ -257,3 +257,33 @@ async def test_c2c_sweep_reads_open_orders_by_id() -> None:
         await poller.cycle(sweep=True)
         paths = [e.path for e in rig.sandbox.log.entries[before:]]
         assert any(p.endswith("GetOrderInfoByOrdersCode") for p in paths), paths
+
+
+async def test_an_unpublishable_record_is_set_aside_and_the_rest_published(pazarama: Rig) -> None:
+    from pipeline.errors import RecordRejected
+
+    victim = pazarama.sandbox.world.orders[3].id
+    real = pazarama.publisher.publish
+
+    async def picky(events: Sequence[Event]) -> None:
+        if any(e.subject == victim for e in events):
+            raise RecordRejected("1 record(s) to orders.v1 refused: MessageSizeTooLargeError")
+        await real(events)
+
+    pazarama.publisher.publish = picky  # type: ignore[method-assign]
+    poller = pazarama.poller()
+    await poller.cycle()
+    published = {e.subject for e in pazarama.publisher.of_type("order.created")}
+    assert victim not in published and len(published) == 29
+    assert "not publishable" in poller.checkpoints["orders"].malformed[victim]
+
+
+async def test_unchanged_checkpoints_are_not_rewritten_every_cycle(pazarama: Rig) -> None:
+    poller = pazarama.poller()
+    await poller.cycle()
+    saves = pazarama.store.saves
+    await poller.cycle()  # nothing new; the cursor did not move (the clock stands still)
+    assert pazarama.store.saves == saves
+    pazarama.clock.advance(600)
+    await poller.cycle()  # the cursor moved: written again
+    assert pazarama.store.saves > saves
