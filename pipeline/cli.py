@@ -83,18 +83,21 @@ def _load_config(path: str | None) -> Config:
     return load_config(path, platforms=platforms.credential_keys())
 
 
-def _cmd_poll(args: argparse.Namespace) -> int:
+_ROLES = {"poll": {"poll"}, "apply": {"apply"}, "run": {"poll", "apply"}}
+
+
+def _cmd_role(args: argparse.Namespace) -> int:
     from pipeline.up import run_role
 
     config = _load_config(args.config)
     if not config.kafka.bootstrap:
         raise ConfigError(
-            "kafka.bootstrap is required for `pipeline poll` (`pipeline up` runs an embedded "
-            "broker)",
+            f"kafka.bootstrap is required for `pipeline {args.command}` (`pipeline up` runs "
+            "an embedded broker)",
             path="kafka.bootstrap",
         )
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_role(config))
+        asyncio.run(run_role(config, frozenset(_ROLES[args.command])))
     return 0
 
 
@@ -136,9 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     broker.add_argument("--port", type=int, default=None, help="port (default: a free one)")
     broker.set_defaults(func=_cmd_broker)
 
-    poll = sub.add_parser("poll", help="run the poll role of a fleet (needs kafka.bootstrap)")
-    poll.add_argument("--config", required=True, help="the TOML configuration file")
-    poll.set_defaults(func=_cmd_poll)
+    for role, text in (
+        ("run", "run the poll and apply roles of a fleet worker"),
+        ("poll", "run the poll role only: orders, refunds, cancellations → topics"),
+        ("apply", "run the apply role only: commands.v1 → platforms → command-results.v1"),
+    ):
+        cmd = sub.add_parser(role, help=text)
+        cmd.add_argument("--config", required=True, help="the TOML configuration file")
+        cmd.set_defaults(func=_cmd_role)
 
     top = sub.add_parser("topics", help="create or list the pipeline's topics")
     top.add_argument("action", choices=["create", "list"])

@@ -21,7 +21,7 @@ from pipeline import platforms
 from pipeline.broker import EmbeddedBroker
 from pipeline.config import AccountConfig, Config, KafkaConfig, SecretRef
 from pipeline.sandbox import Sandbox, SandboxSettings, ServedSandbox, serve
-from pipeline.worker import PollRole, prepare_accounts
+from pipeline.worker import Worker, prepare_accounts
 
 DEMO_SETTINGS = SandboxSettings(seed=7, initial_orders=50, arrival_rate_per_hour=30.0)
 
@@ -85,7 +85,7 @@ def sandbox_config(served: list[ServedSandbox], bootstrap: str) -> tuple[Config,
     return Config(kafka=KafkaConfig(bootstrap=bootstrap), accounts=accounts), environ
 
 
-async def _report(role: PollRole, stop: asyncio.Event, out: TextIO, every: float = 10.0) -> None:
+async def _report(role: Worker, stop: asyncio.Event, out: TextIO, every: float = 10.0) -> None:
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(every):
@@ -106,12 +106,13 @@ async def _run_up(stop: asyncio.Event, out: TextIO) -> None:
         for s in served:
             print(f"sandbox {s.sandbox.platform:<10} {s.base_url}", file=out)
         config, environ = sandbox_config(served, broker.bootstrap)
-        role = PollRole(
+        role = Worker(
             config, prepare_accounts(config, environ), bootstrap=broker.bootstrap, embedded=True
         )
         print(
-            f"pollers: {len(config.accounts)} accounts → orders.v1, refunds.v1. NOTE: the "
-            "appliers (commands.v1) are not part of `pipeline up` yet. Ctrl-C stops.",
+            f"pollers: {len(config.accounts)} accounts → orders.v1, refunds.v1; appliers: "
+            "commands.v1 → command-results.v1. NOTE: the demo driver that sends commands is "
+            "not part of `pipeline up` yet (use `pipeline send`). Ctrl-C stops.",
             file=out,
             flush=True,
         )
@@ -120,12 +121,14 @@ async def _run_up(stop: asyncio.Event, out: TextIO) -> None:
             group.create_task(_report(role, stop, out))
 
 
-async def run_role(config: Config) -> None:
-    """``pipeline poll``: the poll role against the configured broker until a signal."""
+async def run_role(config: Config, roles: frozenset[str] = frozenset({"poll"})) -> None:
+    """``pipeline poll|apply|run``: worker roles against the configured broker until a signal."""
     assert config.kafka.bootstrap is not None  # noqa: S101 - checked by the CLI
     with _stop_on_signals() as stop:
-        role = PollRole(config, prepare_accounts(config), bootstrap=config.kafka.bootstrap)
-        await role.run(stop)
+        worker = Worker(
+            config, prepare_accounts(config), bootstrap=config.kafka.bootstrap, roles=roles
+        )
+        await worker.run(stop)
 
 
 async def run_sandboxes(

@@ -12,15 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer
 
 from pipeline import platforms
+from pipeline.adapter import PlatformClient
+from pipeline.applier import AccountApplier
 from pipeline.bus import KafkaEventPublisher, consumer_kwargs
 from pipeline.checkpoints import KafkaCheckpointStore
 from pipeline.clock import Clock, SystemClock
+from pipeline.command_consumer import CommandConsumer, read_result_ids
 from pipeline.config import AccountConfig, Config, parse_duration, resolve_credentials
 from pipeline.errors import ConfigError
 from pipeline.fleet import PollFleet
@@ -32,6 +35,7 @@ from pipeline.topics import ensure_topics
 log = logging.getLogger(__name__)
 
 POLLER_GROUP = "marketplace-pipeline.pollers"
+APPLIER_GROUP = "marketplace-pipeline.appliers"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +69,10 @@ def _override(acc: AccountConfig) -> RateLimit | None:
     )
 
 
-class PollRole:
-    """Everything one worker process needs to poll its share of the accounts."""
+class Worker:
+    """One worker process: the poll role, the apply role, or both, sharing one HTTP session,
+    one budget per account and one client per account (Softtr remembers the statuses it set,
+    so its poller and applier must share the client)."""
 
     def __init__(
         self,
@@ -75,23 +81,52 @@ class PollRole:
         *,
         bootstrap: str,
         embedded: bool = False,
+        roles: frozenset[str] = frozenset({"poll", "apply"}),
         clock: Clock | None = None,
     ) -> None:
         if not accounts:
-            raise ConfigError("no enabled accounts to poll", path="accounts")
+            raise ConfigError("no enabled accounts", path="accounts")
+        unknown = roles - {"poll", "apply"}
+        if unknown:
+            raise ValueError(f"unknown roles {sorted(unknown)}")
         self.config = config
         self.accounts = {a.key: a for a in accounts}
         self.bootstrap = bootstrap
         self.embedded = embedded
+        self.roles = roles
         self.clock = clock or SystemClock()
         specs = platforms.registry()
         self.limits = RateLimiterRegistry({pid: s.default_limit for pid, s in specs.items()})
+        self.clients: dict[str, PlatformClient] = {}
         self.fleet: PollFleet | None = None
+        self.commands: CommandConsumer | None = None
+        self.appliers: dict[str, AccountApplier] = {}
 
-    @contextlib.asynccontextmanager
-    async def _parts(
-        self,
-    ) -> AsyncIterator[tuple[HttpClient, KafkaEventPublisher, KafkaCheckpointStore]]:
+    def _client(self, http: HttpClient, platform: str, account: str) -> PlatformClient:
+        key = f"{platform}:{account}"
+        if key not in self.clients:
+            acc = self.accounts[key]
+            self.clients[key] = platforms.get(platform).client(
+                account=account,
+                base_url=acc.config.base_url,
+                token_url=acc.config.token_url,
+                credentials=acc.credentials,
+                http=http,
+                budget=self.limits.get(platform, account, _override(acc.config)),
+            )
+        return self.clients[key]
+
+    def _consumer(self, group: str | None) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            **consumer_kwargs(
+                self.config.kafka,
+                group_id=group,
+                embedded=self.embedded,
+                bootstrap=self.bootstrap,
+            )
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
         kafka = self.config.kafka
         h = self.config.http
         settings = HttpSettings(
@@ -100,70 +135,94 @@ class PollRole:
             limit=h.connections,
             limit_per_host=h.connections_per_host,
         )
+        await ensure_topics(
+            kafka if kafka.bootstrap else self.bootstrap,
+            replication_factor=1 if self.embedded else None,
+        )
         async with (
             HttpClient(settings) as http,
             KafkaEventPublisher(kafka, bootstrap=self.bootstrap, embedded=self.embedded) as pub,
         ):
             store = KafkaCheckpointStore(kafka, bootstrap=self.bootstrap, embedded=self.embedded)
             try:
-                yield http, pub, store
+                async with asyncio.TaskGroup() as group:
+                    if "poll" in self.roles:
+                        self.fleet = self._poll_fleet(http, pub, store)
+                        group.create_task(self.fleet.run(stop))
+                    if "apply" in self.roles:
+                        self.commands = self._command_consumer(http, pub)
+                        group.create_task(self.commands.run(stop))
+                    log.info(
+                        "worker: %d accounts, roles %s",
+                        len(self.accounts),
+                        ", ".join(sorted(self.roles)),
+                    )
             finally:
                 await store.aclose()
 
-    async def run(self, stop: asyncio.Event) -> None:
-        await ensure_topics(
-            self.config.kafka if self.config.kafka.bootstrap else self.bootstrap,
-            replication_factor=1 if self.embedded else None,
+    def _poll_fleet(
+        self, http: HttpClient, publisher: KafkaEventPublisher, store: KafkaCheckpointStore
+    ) -> PollFleet:
+        async def make(platform: str, account: str) -> AccountPoller:
+            acc = self.accounts[f"{platform}:{account}"]
+            client = self._client(http, platform, account)
+            floor = (
+                parse_duration(acc.config.poll_interval).total_seconds()
+                if acc.config.poll_interval
+                else None
+            )
+            return AccountPoller(
+                client,
+                publisher=publisher,
+                store=store,
+                budget=self.limits.get(platform, account, _override(acc.config)),
+                clock=self.clock,
+                settings=PollSettings(horizon=parse_duration(acc.config.horizon)),
+                floor=floor,
+            )
+
+        return PollFleet(
+            [(a.config.platform, a.config.account) for a in self.accounts.values()],
+            make_poller=make,
+            consumer_factory=lambda: self._consumer(POLLER_GROUP),
+            on_released=store.invalidate,
         )
-        async with self._parts() as (http, publisher, store):
 
-            async def make(platform: str, account: str) -> AccountPoller:
-                acc = self.accounts[f"{platform}:{account}"]
-                spec = platforms.get(platform)
-                budget = self.limits.get(platform, account, _override(acc.config))
-                client = spec.client(
-                    account=account,
-                    base_url=acc.config.base_url,
-                    token_url=acc.config.token_url,
-                    credentials=acc.credentials,
-                    http=http,
-                    budget=budget,
+    def _command_consumer(
+        self, http: HttpClient, publisher: KafkaEventPublisher
+    ) -> CommandConsumer:
+        def applier_for(platform: str, account: str) -> AccountApplier | None:
+            key = f"{platform}:{account}"
+            if key not in self.accounts:
+                return None
+            if key not in self.appliers:
+                self.appliers[key] = AccountApplier(
+                    self._client(http, platform, account), clock=self.clock
                 )
-                floor = (
-                    parse_duration(acc.config.poll_interval).total_seconds()
-                    if acc.config.poll_interval
-                    else None
-                )
-                settings = PollSettings(horizon=parse_duration(acc.config.horizon))
-                return AccountPoller(
-                    client,
-                    publisher=publisher,
-                    store=store,
-                    budget=budget,
-                    clock=self.clock,
-                    settings=settings,
-                    floor=floor,
-                )
+            return self.appliers[key]
 
-            def consumer() -> AIOKafkaConsumer:
-                return AIOKafkaConsumer(
-                    **consumer_kwargs(
-                        self.config.kafka,
-                        group_id=POLLER_GROUP,
-                        embedded=self.embedded,
-                        bootstrap=self.bootstrap,
-                    )
-                )
+        async def results_reader(partitions: set[int]) -> set[str]:
+            reader = self._consumer(None)
+            await reader.start()
+            try:
+                return await read_result_ids(reader, partitions)
+            finally:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(10):
+                        await reader.stop()
 
-            self.fleet = PollFleet(
-                [(a.config.platform, a.config.account) for a in self.accounts.values()],
-                make_poller=make,
-                consumer_factory=consumer,
-                on_released=store.invalidate,
-            )
-            log.info(
-                "poll role: %d accounts configured, joining group %s",
-                len(self.accounts),
-                POLLER_GROUP,
-            )
-            await self.fleet.run(stop)
+        return CommandConsumer(
+            consumer_factory=lambda: self._consumer(APPLIER_GROUP),
+            results_reader=results_reader,
+            sender=publisher,
+            applier_for=applier_for,
+            clock=self.clock,
+        )
+
+
+def PollRole(
+    config: Config, accounts: list[Account], *, bootstrap: str, embedded: bool = False
+) -> Worker:
+    return Worker(
+        config, accounts, bootstrap=bootstrap, embedded=embedded, roles=frozenset({"poll"})
+    )

@@ -1,0 +1,411 @@
+"""The apply role's Kafka side: ``commands.v1`` in, ``command-results.v1`` (and the DLQ) out.
+
+* Records are decoded strictly. Undecodable bytes go to ``commands-dlq.v1`` with the original
+  bytes, headers, partition, offset and the error (and an ``invalid`` result when a command id
+  can be recovered from the ``ce_id`` header); a decodable command naming an unknown
+  platform/account gets an ``invalid`` result.
+* Each account has its own queue and worker (:class:`~pipeline.applier.AccountApplier`), so a
+  slow account (a 1000/day budget) never holds the others back; within an account, commands are
+  applied in arrival order.
+* **Commit after results** (invariant 3): an offset is committed only when every record up to
+  it has its result acknowledged by the broker. On revocation the in-flight work of the lost
+  partitions may finish within ``revoke_timeout``; what did not is left uncommitted and redone by
+  the next owner.
+* **Exactly one result per command**: results share the commands' key (``platform:account``)
+  and partition count, so on assignment a worker reads the results partition of each command
+  partition it takes and skips commands that already have a result (a crash between publishing
+  a result and committing its offset does not produce a second one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from pipeline.applier import AccountApplier, Pending
+from pipeline.clock import Clock
+from pipeline.errors import BrokerError
+from schemas import (
+    CommandDecodeError,
+    CommandResult,
+    DeadLetter,
+    Outcome,
+    decode_command,
+    result_attributes,
+    to_headers,
+    topics,
+)
+
+log = logging.getLogger(__name__)
+
+Item = tuple[TopicPartition, int, Pending]
+
+
+class RawSender(Protocol):
+    """Sends one record and returns once the broker acknowledged it (``KafkaEventPublisher``)."""
+
+    async def send_raw(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> None: ...
+
+
+class _Offsets:
+    """Offsets of one partition in fetch order; commit up to the first one not done."""
+
+    def __init__(self) -> None:
+        self.order: collections.deque[int] = collections.deque()
+        self.done: set[int] = set()
+        self.committed: int | None = None
+
+    def add(self, offset: int) -> None:
+        self.order.append(offset)
+
+    def finish(self, offset: int) -> None:
+        self.done.add(offset)
+
+    def committable(self) -> int | None:
+        last = None
+        while self.order and self.order[0] in self.done:
+            last = self.order.popleft()
+            self.done.discard(last)
+        return None if last is None else last + 1
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.order)
+
+
+@dataclass(slots=True)
+class ConsumerStats:
+    received: int = 0
+    results: collections.Counter[str] = field(default_factory=collections.Counter)
+    dead_letters: int = 0
+    skipped_done: int = 0
+    commits: int = 0
+
+
+class CommandConsumer:
+    """Consumes commands for the accounts this worker's group partitions carry."""
+
+    def __init__(
+        self,
+        *,
+        consumer_factory: Callable[[], AIOKafkaConsumer],
+        results_reader: Callable[[set[int]], Any],
+        sender: RawSender,
+        applier_for: Callable[[str, str], AccountApplier | None],
+        clock: Clock,
+        revoke_timeout: float = 30.0,
+        queue_limit: int = 5000,
+    ) -> None:
+        self._consumer_factory = consumer_factory
+        self._results_reader = results_reader
+        self._sender = sender
+        self._applier_for = applier_for
+        self._clock = clock
+        self._revoke_timeout = revoke_timeout
+        self._queue_limit = queue_limit
+        self._offsets: dict[TopicPartition, _Offsets] = {}
+        self._queues: dict[str, asyncio.Queue[Item]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._done_ids: set[str] = set()
+        self._active: set[tuple[TopicPartition, int]] = set()  # taken by a worker, not done
+        self._changed = asyncio.Event()  # an offset finished: time to commit
+        self._progress = asyncio.Event()  # a worker finished a batch
+        self._group: asyncio.TaskGroup | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self.stats = ConsumerStats()
+        self.assigned_partitions: set[TopicPartition] = set()
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        consumer = self._consumer = self._consumer_factory()
+        await consumer.start()
+        try:
+            consumer.subscribe([topics.COMMANDS], listener=_Listener(self))
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                committer = group.create_task(self._commit_loop(stop))
+                while not stop.is_set():
+                    if sum(q.qsize() for q in self._queues.values()) >= self._queue_limit:
+                        await asyncio.sleep(0.05)  # backpressure: let the workers catch up
+                        continue
+                    batch = await consumer.getmany(timeout_ms=300, max_records=500)
+                    for tp, records in batch.items():
+                        for record in records:
+                            await self._dispatch(tp, record)
+                await self._drain(set(self._offsets), self._revoke_timeout)
+                for task in self._workers.values():
+                    task.cancel()
+                await self._commit()
+                committer.cancel()
+        finally:
+            self._group = None
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(10):
+                    await consumer.stop()
+
+    async def _dispatch(self, tp: TopicPartition, record: Any) -> None:
+        self.stats.received += 1
+        offsets = self._offsets.setdefault(tp, _Offsets())
+        offsets.add(record.offset)
+        received = self._clock.now()
+        try:
+            command = decode_command(record.value or b"")
+        except CommandDecodeError as exc:
+            await self._dead_letter(tp, record, str(exc), received)
+            offsets.finish(record.offset)
+            self._changed.set()
+            return
+        if command.command_id in self._done_ids:
+            self.stats.skipped_done += 1
+            offsets.finish(record.offset)
+            self._changed.set()
+            return
+        pending = Pending(command=command, received_at=received)
+        applier = self._applier_for(command.platform, command.account)
+        if applier is None:
+            await self._publish(
+                [
+                    _invalid(
+                        pending,
+                        received,
+                        self._clock.now(),
+                        f"unknown account {command.platform}:{command.account}",
+                    )
+                ]
+            )
+            offsets.finish(record.offset)
+            self._changed.set()
+            return
+        key = f"{command.platform}:{command.account}"
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = asyncio.Queue()
+            assert self._group is not None  # noqa: S101 - dispatch runs inside run()
+            self._workers[key] = self._group.create_task(self._work(applier, queue), name=key)
+        queue.put_nowait((tp, record.offset, pending))
+
+    async def _work(self, applier: AccountApplier, queue: asyncio.Queue[Item]) -> None:
+        while True:
+            items = [await queue.get()]
+            while not queue.empty() and len(items) < 1000:
+                items.append(queue.get_nowait())
+            taken = {(tp, offset) for tp, offset, _ in items}
+            self._active |= taken
+            try:
+                results = await applier.apply([p for _, _, p in items])
+                await self._publish(results)
+                for tp, offset, _ in items:
+                    tracker = self._offsets.get(tp)
+                    if tracker is not None:
+                        tracker.finish(offset)
+            finally:
+                self._active -= taken
+                self._progress.set()
+            self._changed.set()
+
+    async def _publish(self, results: list[CommandResult]) -> None:
+        delay = 0.5
+        while True:
+            try:
+                for result in results:
+                    await self._sender.send_raw(
+                        topics.COMMAND_RESULTS,
+                        topics.account_key(result.platform, result.account),
+                        msgspec.json.encode(result),
+                        to_headers(result_attributes(result)),
+                    )
+                break
+            except BrokerError as exc:
+                log.warning("result publish failed, retrying in %.1fs: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(30.0, delay * 2)
+        for result in results:
+            self._done_ids.add(result.command_id)
+            self.stats.results[result.outcome.value] += 1
+
+    async def _dead_letter(
+        self, tp: TopicPartition, record: Any, error: str, received: dt.datetime
+    ) -> None:
+        headers = tuple((k, v or b"") for k, v in (record.headers or ()))
+        letter = DeadLetter(
+            error=error[:2000],
+            topic=tp.topic,
+            partition=tp.partition,
+            offset=record.offset,
+            received_at=received,
+            key=record.key,
+            value=record.value,
+            headers=headers,
+        )
+        await self._sender.send_raw(
+            topics.COMMANDS_DLQ, record.key, msgspec.json.encode(letter), headers
+        )
+        self.stats.dead_letters += 1
+        command_id = dict(headers).get("ce_id")
+        if command_id:  # the sender's CloudEvents id names the command even if its body is bad
+            platform, _, account = (record.key or b"").decode("utf-8", "replace").partition(":")
+            await self._publish(
+                [
+                    CommandResult(
+                        command_id=command_id.decode("utf-8", "replace"),
+                        command_type="unknown",
+                        platform=platform,
+                        account=account,
+                        outcome=Outcome.INVALID,
+                        attempts=0,
+                        received_at=received,
+                        finished_at=self._clock.now(),
+                        error=f"undecodable; sent to {topics.COMMANDS_DLQ}: {error[:500]}",
+                    )
+                ]
+            )
+
+    # -- commits and rebalances ---------------------------------------------------------------
+
+    async def _commit_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self._changed.wait()
+            self._changed.clear()
+            await self._commit()
+
+    async def _commit(self, partitions: set[TopicPartition] | None = None) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        wanted = {}
+        for tp, offsets in self._offsets.items():
+            if partitions is not None and tp not in partitions:
+                continue
+            offset = offsets.committable()
+            if offset is not None:
+                wanted[tp] = offset
+        if not wanted:
+            return
+        try:
+            await consumer.commit(wanted)
+            self.stats.commits += 1
+            for tp, offset in wanted.items():
+                self._offsets[tp].committed = offset
+        except (CommitFailedError, KafkaError) as exc:
+            # During a rebalance: the next owner redoes these records; results are not repeated
+            # because it reads the results partition first.
+            log.warning("commit failed (%s); records will be redone by their next owner", exc)
+
+    async def assigned(self, partitions: set[TopicPartition]) -> None:
+        self._done_ids |= await self._results_reader({tp.partition for tp in partitions})
+        self.assigned_partitions |= partitions
+
+    async def revoked(self, partitions: set[TopicPartition]) -> None:
+        self.assigned_partitions -= partitions
+        await self._drain(partitions, self._revoke_timeout)
+        await self._commit(partitions)
+        for tp in partitions:
+            self._offsets.pop(tp, None)
+        for queue in self._queues.values():  # not started: the next owner does them
+            kept = [item for item in _drain_queue(queue) if item[0] not in partitions]
+            for item in kept:
+                queue.put_nowait(item)
+
+    async def _drain(self, partitions: set[TopicPartition], within: float) -> None:
+        """Let the work already started on these partitions finish, for at most ``within``."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                while any(tp in partitions for tp, _ in self._active):
+                    self._progress.clear()
+                    await self._progress.wait()
+
+
+def _drain_queue(queue: asyncio.Queue[Item]) -> list[Item]:
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    return items
+
+
+def _invalid(p: Pending, received: dt.datetime, now: dt.datetime, error: str) -> CommandResult:
+    cmd = p.command
+    return CommandResult(
+        command_id=cmd.command_id,
+        command_type=cmd.type,
+        platform=cmd.platform,
+        account=cmd.account,
+        order_id=cmd.order_id,
+        outcome=Outcome.INVALID,
+        attempts=0,
+        received_at=received,
+        finished_at=now,
+        error=error,
+    )
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: CommandConsumer) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self._owner.revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        await self._owner.assigned(set(assigned))
+
+
+async def read_result_ids(consumer: AIOKafkaConsumer, partitions: set[int]) -> set[str]:
+    """Command ids that already have a result in these ``command-results.v1`` partitions.
+
+    Reads each partition from its beginning to its end at call time, without a group. Tansu's
+    ``end_offsets`` counts batches, not records (README "Brokers"), so the end is the highest of
+    it and the fetch high watermark.
+    """
+    found: set[str] = set()
+    if not partitions:
+        return found
+    await consumer.topics()  # refresh metadata (never by naming the topic: Tansu would create it)
+    have = consumer.partitions_for_topic(topics.COMMAND_RESULTS) or set()
+    commands = consumer.partitions_for_topic(topics.COMMANDS) or set()
+    if len(have) != len(commands):
+        # Created elsewhere with another partition count: a command's results may sit in any
+        # partition, so read them all (slower, still right).
+        partitions = set(have)
+    tps = [TopicPartition(topics.COMMAND_RESULTS, p) for p in sorted(partitions & have)]
+    if not tps:
+        return found
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
+    ends = await consumer.end_offsets(tps)
+    ids = msgspec.json.Decoder(_ResultId)
+    remaining = {tp for tp in tps if ends[tp] > 0}
+    while remaining:
+        batch = await consumer.getmany(*remaining, timeout_ms=1000)
+        if not batch:
+            break
+        for tp, records in batch.items():
+            for record in records:
+                with contextlib.suppress(msgspec.MsgspecError):
+                    found.add(ids.decode(record.value or b"").command_id)
+            watermark = consumer.highwater(tp) or 0
+            if await consumer.position(tp) >= max(ends[tp], watermark):
+                remaining.discard(tp)
+    return found
+
+
+class _ResultId(msgspec.Struct):
+    command_id: str

@@ -1,0 +1,211 @@
+"""The apply role on a real broker: commands in, exactly one result each, poison to the DLQ,
+offsets committed after results, and no second result after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import msgspec
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from pipeline.broker import EmbeddedBroker
+from pipeline.bus import KafkaEventPublisher
+from pipeline.sandbox import SandboxSettings, serve
+from pipeline.topics import ensure_topics
+from pipeline.up import build_sandboxes, sandbox_config
+from pipeline.worker import APPLIER_GROUP, Worker, prepare_accounts
+from schemas import (
+    CommandResult,
+    DeadLetter,
+    OrderStatus,
+    Outcome,
+    SetStatus,
+    command_attributes,
+    decode_result,
+    encode_command,
+    to_headers,
+    topics,
+)
+
+
+async def _read_all(bootstrap: str, topic: str) -> list[bytes]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            await consumer.topics()
+            parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            return []  # not created yet
+        tps = [TopicPartition(topic, p) for p in parts]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        values: list[bytes] = []
+        while True:
+            batch = await consumer.getmany(timeout_ms=500)
+            if not batch:
+                return values
+            values += [r.value or b"" for records in batch.values() for r in records]
+    finally:
+        await consumer.stop()
+
+
+class Rig:
+    def __init__(self, bootstrap: str, served: list, worker_factory: object) -> None:
+        self.bootstrap, self.served, self.worker_factory = bootstrap, served, worker_factory
+
+    async def results(self) -> list[CommandResult]:
+        return [decode_result(v) for v in await _read_all(self.bootstrap, topics.COMMAND_RESULTS)]
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    boxes = build_sandboxes(["softtr", "pazarama"], SandboxSettings(seed=2, initial_orders=30))
+    for box in boxes:
+        box.limits.rules.clear()
+    async with EmbeddedBroker() as broker, serve(boxes) as served:
+        config, environ = sandbox_config(served, broker.bootstrap)
+
+        def worker() -> Worker:
+            return Worker(
+                config,
+                prepare_accounts(config, environ),
+                bootstrap=broker.bootstrap,
+                embedded=True,
+                roles=frozenset({"apply"}),
+            )
+
+        yield Rig(broker.bootstrap, served, worker)
+
+
+async def _send(
+    bootstrap: str, records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]
+) -> None:
+    async with KafkaEventPublisher(bootstrap, embedded=True) as pub:
+        for key, value, headers in records:
+            await pub.send_raw(topics.COMMANDS, key, value, headers)
+
+
+def _status_commands(served: list, prefix: str) -> list[SetStatus]:
+    out = []
+    for s in served:
+        for n, order in enumerate(s.sandbox.world.orders[:10]):
+            out.append(
+                SetStatus(
+                    command_id=f"{prefix}-{s.sandbox.platform}-{n}",
+                    platform=s.sandbox.platform,
+                    account="main",
+                    order_id=order.id,
+                    issued_at=dt.datetime.now(dt.UTC),
+                    status=OrderStatus.PREPARING,
+                )
+            )
+    return out
+
+
+async def _run_until(worker: Worker, done: object, within: float = 30) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        async with asyncio.timeout(within):
+            while not await done():  # type: ignore[operator]
+                await asyncio.sleep(0.2)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def test_every_command_gets_exactly_one_result_and_poison_goes_to_the_dlq(rig: Rig) -> None:
+    commands = _status_commands(rig.served, "a")
+    records = [
+        (
+            topics.account_key(c.platform, c.account),
+            encode_command(c),
+            to_headers(command_attributes(c)),
+        )
+        for c in commands
+    ]
+    poison = (b"softtr:main", b"\xff{not json", [("ce_id", b"poison-1")])
+    stranger = SetStatus(
+        command_id="stranger-1",
+        platform="softtr",
+        account="nobody",
+        order_id="1",
+        issued_at=dt.datetime.now(dt.UTC),
+        status=OrderStatus.PREPARING,
+    )
+    records += [poison, (b"softtr:nobody", encode_command(stranger), [])]
+    await _send(rig.bootstrap, records)
+    expected = {c.command_id for c in commands} | {"poison-1", "stranger-1"}
+
+    async def all_results() -> bool:
+        return {r.command_id for r in await rig.results()} >= expected
+
+    await _run_until(rig.worker_factory(), all_results)  # type: ignore[operator]
+    results = await rig.results()
+    by_id = {r.command_id: r for r in results}
+    assert len(results) == len(by_id) == len(expected)
+    assert by_id["poison-1"].outcome is Outcome.INVALID
+    assert by_id["stranger-1"].outcome is Outcome.INVALID
+    assert "unknown account" in (by_id["stranger-1"].error or "")
+    assert all(by_id[c.command_id].outcome is Outcome.APPLIED for c in commands)
+    letters = [
+        msgspec.json.decode(v, type=DeadLetter)
+        for v in await _read_all(rig.bootstrap, topics.COMMANDS_DLQ)
+    ]
+    assert [ltr.value for ltr in letters] == [b"\xff{not json"]
+    assert letters[0].topic == topics.COMMANDS and "undecodable" in letters[0].error
+
+    # A restarted worker: offsets were committed after the results, nothing is redone.
+    again = rig.worker_factory()  # type: ignore[operator]
+    polls = 0
+
+    async def settled() -> bool:
+        nonlocal polls
+        if again.commands is not None and again.commands.assigned_partitions:
+            polls += 1
+        return polls > 5  # assigned, then a second of fetching
+
+    await _run_until(again, settled, within=20)
+    assert again.commands is not None and again.commands.stats.received == 0
+    assert len(await rig.results()) == len(results)
+
+
+async def test_uncommitted_commands_with_results_are_not_answered_twice(rig: Rig) -> None:
+    commands = _status_commands(rig.served, "b")[:5]
+    await ensure_topics(rig.bootstrap, replication_factor=1)
+    # Results exist already (a worker published them, then died before committing).
+    async with KafkaEventPublisher(rig.bootstrap, embedded=True) as pub:
+        now = dt.datetime.now(dt.UTC)
+        for c in commands[:3]:
+            r = CommandResult(
+                command_id=c.command_id,
+                command_type=c.type,
+                platform=c.platform,
+                account=c.account,
+                outcome=Outcome.APPLIED,
+                attempts=1,
+                received_at=now,
+                finished_at=now,
+            )
+            await pub.send_raw(
+                topics.COMMAND_RESULTS,
+                topics.account_key(c.platform, c.account),
+                msgspec.json.encode(r),
+            )
+    await _send(
+        rig.bootstrap,
+        [(topics.account_key(c.platform, c.account), encode_command(c), []) for c in commands],
+    )
+
+    async def answered() -> bool:
+        return {r.command_id for r in await rig.results()} >= {c.command_id for c in commands}
+
+    await _run_until(rig.worker_factory(), answered)  # type: ignore[operator]
+    ids = [r.command_id for r in await rig.results()]
+    assert sorted(ids) == sorted(c.command_id for c in commands)  # one each, none twice
+    assert APPLIER_GROUP
