@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from pipeline import __version__
-from pipeline.errors import ConfigError, PipelineError
+from pipeline.errors import CommandError, ConfigError, PipelineError
 
 if TYPE_CHECKING:
-    from pipeline.config import Config
+    from pipeline.config import Config, KafkaConfig
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +116,48 @@ def _cmd_topics(args: argparse.Namespace) -> int:
     return asyncio.run(topics.list_topics_command(kafka))
 
 
+def _kafka(args: argparse.Namespace) -> KafkaConfig:
+    config = _load_config(args.config)
+    target = args.bootstrap or config.kafka.bootstrap
+    if not target:
+        raise ConfigError("give --bootstrap or a config with kafka.bootstrap", path="kafka")
+    return msgspec.structs.replace(config.kafka, bootstrap=target)
+
+
+def _cmd_send(args: argparse.Namespace) -> int:
+    from pipeline import sendcmd
+
+    raw = sendcmd.build_command(vars(args))
+    return asyncio.run(sendcmd.send(_kafka(args), raw, wait=args.wait, out=sys.stdout))
+
+
+def _cmd_dlq(args: argparse.Namespace) -> int:
+    from pipeline import sendcmd
+
+    kafka = _kafka(args)
+    if args.action == "list":
+        return asyncio.run(sendcmd.dlq_list(kafka, sys.stdout))
+    if not args.which:
+        raise CommandError("say which dead letters to requeue: PARTITION:OFFSET ... or all")
+    return asyncio.run(sendcmd.dlq_requeue(kafka, args.which, sys.stdout))
+
+
 def _cmd_platforms(args: argparse.Namespace) -> int:
     from pipeline.platforms import capability_table
 
     print(capability_table())
     return 0
+
+
+def _kafka_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=None, help="TOML configuration (kafka settings)")
+    parser.add_argument("--bootstrap", default=None, help="host:port (overrides the config)")
+
+
+def _command_types() -> list[str]:
+    from schemas import COMMAND_TYPES
+
+    return list(COMMAND_TYPES)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,6 +196,54 @@ def build_parser() -> argparse.ArgumentParser:
         help="override the specs' replication factor (1 for a single broker)",
     )
     top.set_defaults(func=_cmd_topics)
+
+    send = sub.add_parser("send", help="publish one command to commands.v1 (validated first)")
+    _kafka_flags(send)
+    send.add_argument(
+        "type", nargs="?", choices=sorted(_command_types()), help="command type (or give --json)"
+    )
+    send.add_argument("--json", default=None, help="the whole command as JSON")
+    send.add_argument("--platform")
+    send.add_argument("--account", default="main")
+    send.add_argument("--order", help="order id")
+    send.add_argument("--items", nargs="*", help="item ids (default: the whole order)")
+    send.add_argument("--command-id", dest="command_id", default=None)
+    send.add_argument(
+        "--expires-in",
+        dest="expires_in",
+        type=float,
+        default=None,
+        help="seconds until the command expires",
+    )
+    for flag in (
+        "status",
+        "carrier",
+        "tracking",
+        "tracking-url",
+        "carrier-code",
+        "url",
+        "number",
+        "refund",
+        "cancellation",
+        "reason-code",
+        "description",
+    ):
+        send.add_argument(f"--{flag}", dest=flag.replace("-", "_"), default=None)
+    send.add_argument("--desi", type=int, default=None)
+    send.add_argument("--decision", choices=["approve", "reject"], default=None)
+    send.add_argument(
+        "--wait",
+        type=float,
+        default=None,
+        help="wait this many seconds for the command's result and print it",
+    )
+    send.set_defaults(func=_cmd_send)
+
+    dlq = sub.add_parser("dlq", help="list or requeue dead-lettered commands")
+    _kafka_flags(dlq)
+    dlq.add_argument("action", choices=["list", "requeue"])
+    dlq.add_argument("which", nargs="*", help="PARTITION:OFFSET of letters to requeue, or all")
+    dlq.set_defaults(func=_cmd_dlq)
 
     pl = sub.add_parser("platforms", help="print what each platform supports (capability table)")
     pl.set_defaults(func=_cmd_platforms)

@@ -209,3 +209,75 @@ async def test_uncommitted_commands_with_results_are_not_answered_twice(rig: Rig
     ids = [r.command_id for r in await rig.results()]
     assert sorted(ids) == sorted(c.command_id for c in commands)  # one each, none twice
     assert APPLIER_GROUP
+
+
+async def test_send_validates_publishes_and_waits_for_the_result(
+    rig: Rig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipeline import sendcmd
+    from pipeline.config import KafkaConfig
+    from pipeline.errors import CommandError
+
+    with pytest.raises(CommandError, match="tracking_number"):
+        sendcmd.build_command(
+            {
+                "type": "order.ship",
+                "platform": "softtr",
+                "account": "main",
+                "order": "1",
+                "carrier": "Aras",
+            }
+        )
+    softtr = next(s for s in rig.served if s.sandbox.platform == "softtr")
+    order = softtr.sandbox.world.orders[0].id
+    raw = sendcmd.build_command(
+        {
+            "type": "order.set_status",
+            "platform": "softtr",
+            "account": "main",
+            "order": order,
+            "status": "preparing",
+            "command_id": "cli-1",
+        }
+    )
+    stop = asyncio.Event()
+    worker = rig.worker_factory()  # type: ignore[operator]
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        import io
+
+        out = io.StringIO()
+        code = await sendcmd.send(KafkaConfig(bootstrap=rig.bootstrap), raw, wait=30, out=out)
+        assert code == 0, out.getvalue()
+        assert '"command_id":"cli-1"' in out.getvalue() and '"outcome":"applied"' in out.getvalue()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def test_dlq_list_and_requeue(rig: Rig) -> None:
+    import io
+
+    from pipeline import sendcmd
+    from pipeline.config import KafkaConfig
+
+    kafka = KafkaConfig(bootstrap=rig.bootstrap)
+    await _send(rig.bootstrap, [(b"softtr:main", b"\x00garbage", [("ce_id", b"g-1")])])
+    stop = asyncio.Event()
+    worker = rig.worker_factory()  # type: ignore[operator]
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        async with asyncio.timeout(30):
+            while not await sendcmd.dead_letters(kafka):
+                await asyncio.sleep(0.2)
+        out = io.StringIO()
+        await sendcmd.dlq_list(kafka, out)
+        assert "1 dead letter(s)" in out.getvalue() and "undecodable" in out.getvalue()
+        ((partition, offset, _),) = await sendcmd.dead_letters(kafka)
+        assert await sendcmd.dlq_requeue(kafka, [f"{partition}:{offset}"], out) == 0
+        async with asyncio.timeout(30):  # the requeued bytes are still bad: dead again
+            while len(await sendcmd.dead_letters(kafka)) < 2:
+                await asyncio.sleep(0.2)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)

@@ -1,0 +1,196 @@
+"""``pipeline send`` and ``pipeline dlq``: commands and dead letters from the shell.
+
+``send`` builds a command from flags (or takes a JSON document), validates it with the same
+strict decoder the appliers use — a bad command is refused here, naming the field — and
+publishes it to ``commands.v1`` keyed ``platform:account`` with CloudEvents headers. With
+``--wait`` it then follows ``command-results.v1`` until that command's result arrives.
+
+``dlq list`` prints the dead letters (offset, key, error, a safe excerpt of the bytes);
+``dlq requeue`` sends chosen letters' original bytes and headers back to ``commands.v1`` (after
+they were fixed at the source, or once an applier bug is fixed). Neither joins a consumer group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sys
+import uuid
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from pipeline.bus import KafkaEventPublisher, consumer_kwargs
+from pipeline.config import KafkaConfig
+from pipeline.errors import CommandError
+from pipeline.masking import excerpt
+from schemas import (
+    CommandDecodeError,
+    DeadLetter,
+    command_attributes,
+    decode_command,
+    decode_result,
+    encode_command,
+    to_headers,
+    topics,
+)
+
+#: flag → command field, per command type (the flags a shell user has).
+FIELDS = {
+    "status": "status",
+    "carrier": "carrier",
+    "tracking": "tracking_number",
+    "tracking_url": "tracking_url",
+    "carrier_code": "carrier_code",
+    "desi": "desi",
+    "url": "url",
+    "number": "number",
+    "refund": "refund_id",
+    "cancellation": "cancellation_id",
+    "decision": "decision",
+    "reason_code": "reason_code",
+    "description": "description",
+}
+
+
+def build_command(args: dict[str, Any], *, now: dt.datetime | None = None) -> bytes:
+    """A command's JSON from CLI values, validated strictly (``CommandError`` names the field)."""
+    if args.get("json"):
+        raw = args["json"].encode()
+    else:
+        body: dict[str, Any] = {
+            "type": args["type"],
+            "command_id": args.get("command_id") or f"cli-{uuid.uuid4()}",
+            "platform": args["platform"],
+            "account": args["account"],
+            "order_id": args["order"],
+            "issued_at": (now or dt.datetime.now(dt.UTC)).isoformat(),
+        }
+        if args.get("items"):
+            body["item_ids"] = args["items"]
+        if args.get("expires_in"):
+            body["expires_at"] = (
+                (now or dt.datetime.now(dt.UTC)) + dt.timedelta(seconds=args["expires_in"])
+            ).isoformat()
+        for flag, name in FIELDS.items():
+            if args.get(flag) is not None:
+                body[name] = args[flag]
+        raw = msgspec.json.encode(body)
+    try:
+        command = decode_command(raw)
+    except CommandDecodeError as exc:
+        raise CommandError(str(exc)) from None
+    return encode_command(command)
+
+
+async def send(kafka: KafkaConfig, raw: bytes, *, wait: float | None, out: TextIO) -> int:
+    command = decode_command(raw)
+    async with KafkaEventPublisher(kafka) as pub:
+        await pub.send_raw(
+            topics.COMMANDS,
+            topics.account_key(command.platform, command.account),
+            raw,
+            to_headers(command_attributes(command)),
+        )
+    print(f"sent {command.type} {command.command_id} → {topics.COMMANDS}", file=out, flush=True)
+    if wait is None:
+        return 0
+    result = await _await_result(kafka, command.command_id, wait)
+    if result is None:
+        print(f"no result within {wait:g}s", file=out)
+        return 1
+    print(msgspec.json.encode(result).decode(), file=out)
+    return 0
+
+
+async def _scan(kafka: KafkaConfig, topic: str) -> AIOKafkaConsumer | None:
+    """A group-less consumer at the beginning of every partition of ``topic`` (None: no such
+    topic yet — never asked for by name, which would make Tansu create it)."""
+    consumer = AIOKafkaConsumer(**consumer_kwargs(kafka))
+    await consumer.start()
+    await consumer.topics()
+    parts = consumer.partitions_for_topic(topic) or set()
+    if not parts:
+        await consumer.stop()
+        return None
+    tps = [TopicPartition(topic, p) for p in sorted(parts)]
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
+    return consumer
+
+
+async def _await_result(kafka: KafkaConfig, command_id: str, wait: float) -> Any:
+    try:
+        async with asyncio.timeout(wait):
+            consumer = None
+            while consumer is None:  # the results topic may not exist yet
+                consumer = await _scan(kafka, topics.COMMAND_RESULTS)
+                if consumer is None:
+                    await asyncio.sleep(0.5)
+            return await _find_result(consumer, command_id)
+    except TimeoutError:
+        return None
+
+
+async def _find_result(consumer: AIOKafkaConsumer, command_id: str) -> Any:
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for record in records:
+                    try:
+                        result = decode_result(record.value or b"")
+                    except msgspec.MsgspecError:
+                        continue
+                    if result.command_id == command_id:
+                        return result
+    finally:
+        await consumer.stop()
+
+
+async def dead_letters(kafka: KafkaConfig) -> list[tuple[int, int, DeadLetter]]:
+    consumer = await _scan(kafka, topics.COMMANDS_DLQ)
+    out: list[tuple[int, int, DeadLetter]] = []
+    if consumer is None:
+        return out
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=700)
+            if not batch:
+                return out
+            for tp, records in batch.items():
+                for record in records:
+                    letter = msgspec.json.decode(record.value or b"", type=DeadLetter)
+                    out.append((tp.partition, record.offset, letter))
+    finally:
+        await consumer.stop()
+
+
+async def dlq_list(kafka: KafkaConfig, out: TextIO) -> int:
+    letters = await dead_letters(kafka)
+    for partition, offset, letter in letters:
+        key = (letter.key or b"").decode("utf-8", "replace")
+        print(
+            f"{partition}:{offset}  from {letter.topic}[{letter.partition}]@{letter.offset}  "
+            f"key={key}  error={letter.error[:160]}",
+            file=out,
+        )
+        print(f"    bytes: {excerpt(letter.value or b'', 120)}", file=out)
+    print(f"{len(letters)} dead letter(s)", file=out)
+    return 0
+
+
+async def dlq_requeue(kafka: KafkaConfig, which: Sequence[str], out: TextIO) -> int:
+    """Send the chosen letters (``partition:offset``, or ``all``) back to ``commands.v1``."""
+    letters = await dead_letters(kafka)
+    chosen = [(p, o, letter) for p, o, letter in letters if "all" in which or f"{p}:{o}" in which]
+    async with KafkaEventPublisher(kafka) as pub:
+        for p, o, letter in chosen:
+            await pub.send_raw(topics.COMMANDS, letter.key, letter.value, list(letter.headers))
+            print(f"requeued {p}:{o} → {topics.COMMANDS}", file=out)
+    missing = set(which) - {"all"} - {f"{p}:{o}" for p, o, _ in chosen}
+    for name in sorted(missing):
+        print(f"no dead letter {name}", file=sys.stderr)
+    return 1 if missing else 0
