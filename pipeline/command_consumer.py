@@ -93,6 +93,8 @@ class _Offsets:
 class ConsumerStats:
     received: int = 0
     results: collections.Counter[str] = field(default_factory=collections.Counter)
+    #: (platform, outcome) → count, for the live view and the metrics.
+    by_platform: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
     dead_letters: int = 0
     skipped_done: int = 0
     commits: int = 0
@@ -239,6 +241,7 @@ class CommandConsumer:
         for result in results:
             self._done_ids.add(result.command_id)
             self.stats.results[result.outcome.value] += 1
+            self.stats.by_platform[(result.platform, result.outcome.value)] += 1
 
     async def _dead_letter(
         self, tp: TopicPartition, record: Any, error: str, received: dt.datetime

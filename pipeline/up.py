@@ -14,12 +14,17 @@ import asyncio
 import contextlib
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from typing import TextIO
 
-from pipeline import platforms
+from aiokafka import AIOKafkaConsumer
+
+from pipeline import liveview, platforms
 from pipeline.broker import EmbeddedBroker
+from pipeline.bus import KafkaEventPublisher, consumer_kwargs
 from pipeline.config import AccountConfig, Config, KafkaConfig, SecretRef
+from pipeline.demo import DemoDriver
 from pipeline.sandbox import Sandbox, SandboxSettings, ServedSandbox, serve
 from pipeline.worker import Worker, prepare_accounts
 
@@ -85,40 +90,47 @@ def sandbox_config(served: list[ServedSandbox], bootstrap: str) -> tuple[Config,
     return Config(kafka=KafkaConfig(bootstrap=bootstrap), accounts=accounts), environ
 
 
-async def _report(role: Worker, stop: asyncio.Event, out: TextIO, every: float = 10.0) -> None:
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(every):
-                await stop.wait()
-        fleet = role.fleet
-        if fleet is None:
-            continue
-        parts = []
-        for key, poller in sorted(fleet.pollers.items()):
-            events = sum(poller.stats.events.values())
-            parts.append(f"{key}: {events} events, every {poller.plan.interval:.0f}s")
-        print("polled  " + " | ".join(parts), file=out, flush=True)
-
-
 async def _run_up(stop: asyncio.Event, out: TextIO) -> None:
     async with EmbeddedBroker() as broker, serve(build_sandboxes(), tick_interval=1.0) as served:
         print(f"embedded broker (Tansu): bootstrap={broker.bootstrap}", file=out)
         for s in served:
             print(f"sandbox {s.sandbox.platform:<10} {s.base_url}", file=out)
         config, environ = sandbox_config(served, broker.bootstrap)
-        role = Worker(
+        worker = Worker(
             config, prepare_accounts(config, environ), bootstrap=broker.bootstrap, embedded=True
         )
         print(
-            f"pollers: {len(config.accounts)} accounts → orders.v1, refunds.v1; appliers: "
-            "commands.v1 → command-results.v1. NOTE: the demo driver that sends commands is "
-            "not part of `pipeline up` yet (use `pipeline send`). Ctrl-C stops.",
+            f"workers: pollers and appliers for {len(config.accounts)} accounts; a demo driver "
+            "plays the warehouse and accounting teams (commands.v1). Ctrl-C stops.",
             file=out,
             flush=True,
         )
-        async with asyncio.TaskGroup() as group:
-            group.create_task(role.run(stop))
-            group.create_task(_report(role, stop, out))
+        started = time.monotonic()
+        async with KafkaEventPublisher(broker.bootstrap, embedded=True) as publisher:
+            driver = DemoDriver(
+                publisher=publisher,
+                consumer_factory=lambda: AIOKafkaConsumer(
+                    **consumer_kwargs(
+                        KafkaConfig(bootstrap=broker.bootstrap),
+                        group_id="marketplace-pipeline.demo",
+                        embedded=True,
+                    )
+                ),
+            )
+
+            def sent() -> str:
+                return f"demo driver sent {sum(driver.sent.values())} commands"
+
+            async with asyncio.TaskGroup() as group:
+                group.create_task(worker.run(stop))
+                group.create_task(_after_topics(driver, stop))
+                group.create_task(liveview.run_view(worker, stop, out, extra=sent))
+        print(liveview.summary(worker, time.monotonic() - started), file=out)
+
+
+async def _after_topics(driver: DemoDriver, stop: asyncio.Event) -> None:
+    await asyncio.sleep(1.0)  # the worker creates the topics first; the driver subscribes after
+    await driver.run(stop)
 
 
 async def run_role(config: Config, roles: frozenset[str] = frozenset({"poll"})) -> None:
