@@ -112,6 +112,7 @@ class CommandConsumer:
         applier_for: Callable[[str, str], AccountApplier | None],
         clock: Clock,
         revoke_timeout: float = 30.0,
+        shutdown_timeout: float = 5.0,
         queue_limit: int = 5000,
     ) -> None:
         self._consumer_factory = consumer_factory
@@ -120,6 +121,7 @@ class CommandConsumer:
         self._applier_for = applier_for
         self._clock = clock
         self._revoke_timeout = revoke_timeout
+        self._shutdown_timeout = shutdown_timeout
         self._queue_limit = queue_limit
         self._offsets: dict[TopicPartition, _Offsets] = {}
         self._queues: dict[str, asyncio.Queue[Item]] = {}
@@ -151,7 +153,9 @@ class CommandConsumer:
                     for tp, records in batch.items():
                         for record in records:
                             await self._dispatch(tp, record)
-                await self._drain(set(self._offsets), self._revoke_timeout)
+                # Shutdown: in-flight batches may finish within the deadline; the rest stays
+                # uncommitted and is redone by the next owner (results are not repeated).
+                await self._drain(set(self._offsets), self._shutdown_timeout)
                 for task in self._workers.values():
                     task.cancel()
                 await self._commit()
@@ -204,9 +208,12 @@ class CommandConsumer:
         queue.put_nowait((tp, record.offset, pending))
 
     async def _work(self, applier: AccountApplier, queue: asyncio.Queue[Item]) -> None:
+        # As many commands as the platform can batch into one call: results go out (and offsets
+        # commit) as each batch finishes, not after a whole backlog.
+        chunk = max([1, *applier.client.capabilities.max_batch.values()])
         while True:
             items = [await queue.get()]
-            while not queue.empty() and len(items) < 1000:
+            while not queue.empty() and len(items) < chunk:
                 items.append(queue.get_nowait())
             taken = {(tp, offset) for tp, offset, _ in items}
             self._active |= taken

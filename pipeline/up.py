@@ -28,7 +28,9 @@ from pipeline.demo import DemoDriver
 from pipeline.sandbox import Sandbox, SandboxSettings, ServedSandbox, serve
 from pipeline.worker import Worker, prepare_accounts
 
-DEMO_SETTINGS = SandboxSettings(seed=7, initial_orders=50, arrival_rate_per_hour=30.0)
+# Small enough that every platform (Web Servis: 25 requests/min, one per order) shows events
+# within the first minute; orders keep arriving.
+DEMO_SETTINGS = SandboxSettings(seed=7, initial_orders=20, arrival_rate_per_hour=60.0)
 
 
 def build_sandboxes(

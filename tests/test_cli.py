@@ -69,13 +69,16 @@ def test_sandbox_serves_one_platform_on_the_given_port() -> None:
     _stop(proc)
 
 
-def test_up_starts_broker_and_sandboxes_and_says_what_it_does_not_run() -> None:
+def test_up_runs_the_whole_loop_and_prints_a_summary_on_ctrl_c() -> None:
     proc = _start("up")
     lines = "".join(_read_until(proc, "Ctrl-C stops", timeout=30))
     assert "bootstrap=127.0.0.1:" in lines
-    assert "sandbox pazarama" in lines
-    assert "not part of `pipeline up` yet" in lines
-    assert "stopped" in _stop(proc)
+    for platform in ("c2c", "ecarsi", "pazarama", "softtr", "webservis"):
+        assert f"sandbox {platform}" in lines
+    view = "".join(_read_until(proc, "demo driver sent", timeout=30))
+    assert "events" in view and "applied" in view
+    out = _stop(proc)
+    assert "summary after" in out and "stopped" in out
 
 
 def test_schemas_check_reports_up_to_date(capsys: pytest.CaptureFixture[str]) -> None:
