@@ -129,3 +129,20 @@ def format_local(moment: dt.datetime, pattern: str) -> str:
     if moment.tzinfo is None:
         raise ValueError("naive datetime")
     return moment.astimezone(ISTANBUL).strftime(pattern)
+
+
+def split_window(
+    start: dt.datetime, end: dt.datetime, size: dt.timedelta
+) -> list[tuple[dt.datetime, dt.datetime]]:
+    """``[start, end)`` cut into consecutive windows no longer than ``size`` (aware times)."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("windows need aware datetimes")
+    if size <= dt.timedelta(0):
+        raise ValueError("window size must be positive")
+    out = []
+    cursor = start
+    while cursor < end:
+        nxt = min(cursor + size, end)
+        out.append((cursor, nxt))
+        cursor = nxt
+    return out

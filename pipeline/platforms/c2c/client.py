@@ -43,7 +43,7 @@ from typing import Any, Final, NoReturn, TypeVar
 import msgspec
 
 from pipeline.adapter import ApplyResult, Capabilities, Malformed
-from pipeline.dates import format_local, turkish_fold
+from pipeline.dates import format_local, split_window, turkish_fold
 from pipeline.errors import AuthError, PlatformDecodeError, RateLimited, RejectedError
 from pipeline.http import HttpClient, HttpResponse, RequestContext, ResponseClassifier, decode
 from pipeline.masking import excerpt, mask_text, register_secret
@@ -154,20 +154,6 @@ def decode_list(ctx: RequestContext, body: bytes, item: type[_T]) -> list[_T]:
     if body.removeprefix(_BOM).strip() == b"null":
         return []
     return decode(ctx, body, list[item])  # type: ignore[valid-type]
-
-
-def _windows(
-    start: dt.datetime, end: dt.datetime, size: dt.timedelta
-) -> list[tuple[dt.datetime, dt.datetime]]:
-    if start.tzinfo is None or end.tzinfo is None:
-        raise ValueError("windows need aware datetimes")
-    out = []
-    cursor = start
-    while cursor < end:
-        nxt = min(cursor + size, end)
-        out.append((cursor, nxt))
-        cursor = nxt
-    return out
 
 
 def stamp(moment: dt.datetime, *, round_up: bool = False) -> str:
@@ -308,7 +294,7 @@ class C2CClient:
     ) -> AsyncIterator[Order | Malformed]:
         """Orders created in ``[start, end)`` via GetOrdersDate, one ``window`` per request."""
         seen: set[str] = set()
-        for lo, hi in _windows(start, end, self._window):
+        for lo, hi in split_window(start, end, self._window):
             request = self.body(
                 raw.OrdersByDateRequest,
                 baslangic_tarihi=stamp(lo),

@@ -32,7 +32,7 @@ from typing import Final, TypeVar
 import msgspec
 
 from pipeline.adapter import ApplyResult, Capabilities, Malformed
-from pipeline.dates import format_local
+from pipeline.dates import format_local, split_window
 from pipeline.errors import (
     AuthError,
     PlatformDecodeError,
@@ -170,18 +170,6 @@ class PazaramaAuth(TokenAuth):
         if not token:
             raise self._ctx.error(AuthError, "token answer carries no access token")
         return token, float(answer.lifetime_seconds)
-
-
-def _windows(start: dt.datetime, end: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
-    if start.tzinfo is None or end.tzinfo is None:
-        raise ValueError("windows need aware datetimes")
-    out = []
-    cursor = start
-    while cursor < end:
-        nxt = min(cursor + MAX_WINDOW, end)
-        out.append((cursor, nxt))
-        cursor = nxt
-    return out
 
 
 def _stamp(moment: dt.datetime, *, round_up: bool = False) -> str:
@@ -331,7 +319,7 @@ class PazaramaClient:
         self, start: dt.datetime, end: dt.datetime, *, order_number: int | None = None
     ) -> AsyncIterator[Order | Malformed]:
         order_id = self._id_of("orderNumber")
-        for lo, hi in _windows(start, end):
+        for lo, hi in split_window(start, end, MAX_WINDOW):
 
             def body(page: int, lo: dt.datetime = lo, hi: dt.datetime = hi) -> object:
                 if order_number is not None:
@@ -369,7 +357,7 @@ class PazaramaClient:
             return None
         end = self._now() + dt.timedelta(minutes=1)
         start = end - LOOKUP_HORIZON
-        for lo, hi in reversed(_windows(start, end)):
+        for lo, hi in reversed(split_window(start, end, MAX_WINDOW)):
             async for found in self.fetch_orders(lo, hi, order_number=number):
                 if isinstance(found, Order) and found.order_id == order_id:
                     return found
@@ -383,7 +371,7 @@ class PazaramaClient:
         self, path: str, start: dt.datetime, end: dt.datetime, stream: str
     ) -> AsyncIterator[Refund | Cancellation | Malformed]:
         refund_id = self._id_of("refundId")
-        for lo, hi in _windows(start, end):
+        for lo, hi in split_window(start, end, MAX_WINDOW):
 
             def body(page: int, lo: dt.datetime = lo, hi: dt.datetime = hi) -> object:
                 if stream == "refunds":
