@@ -169,7 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    up = sub.add_parser("up", help="run everything embedded (today: broker and sandboxes)")
+    up = sub.add_parser(
+        "up", help="run everything embedded: broker, sandboxes, workers, demo driver, live view"
+    )
     up.set_defaults(func=_cmd_up)
 
     broker = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (Tansu)")
@@ -247,6 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     pl = sub.add_parser("platforms", help="print what each platform supports (capability table)")
     pl.set_defaults(func=_cmd_platforms)
+
+    from pipeline import replay, status
+
+    replay.register(sub)  # replay, tail
+    status.register(sub)
 
     sb = sub.add_parser("sandbox", help="serve platform simulators on loopback")
     sb.add_argument("--platform", default=None, help="one platform id (default: all)")

@@ -11,8 +11,10 @@ worker holding that partition owns the account: it runs the account's :class:`Ac
   completed cycle's checkpoint is already saved, so the next owner resumes from it;
 * one process with one account works the same way (it gets every partition).
 
-The group's record stream carries nothing we need: workers register their accounts there (keyed
-by account, for ``pipeline status``) and poll it only to keep their membership alive.
+The group's record stream carries nothing the fleet needs: workers register their accounts there
+(an :class:`~pipeline.status.AccountRegistration` keyed ``platform:account`` on every take-over
+and release, read by ``pipeline status``, because a group description cannot tell who owns what
+on Tansu) and poll it only to keep their membership alive.
 """
 
 from __future__ import annotations
@@ -27,7 +29,11 @@ from typing import Any, Final, Protocol
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.partitioner import murmur2
 
+from pipeline.clock import Clock, SystemClock
+from pipeline.command_consumer import RawSender
+from pipeline.errors import PipelineError
 from pipeline.poller import AccountPoller
+from pipeline.status import AccountRegistration, publish_registration, worker_identity
 from schemas import topics
 
 log = logging.getLogger(__name__)
@@ -74,17 +80,24 @@ class PollFleet:
         partitions: int = ACCOUNT_PARTITIONS,
         stop_timeout: float = 30.0,
         on_released: Callable[[str], object] | None = None,
+        registrations: RawSender | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._by_partition: dict[int, list[tuple[str, str]]] = {}
         for platform, account in accounts:
             part = account_partition(platform, account, partitions)
             self._by_partition.setdefault(part, []).append((platform, account))
+        self._partitions = partitions
         self._make_poller = make_poller
         self._consumer_factory = consumer_factory
         self._stop_timeout = stop_timeout
         # Told the key prefix of every account released, so caches of its state are dropped
         # (the next owner's checkpoints would otherwise go unseen if it comes back here).
         self._on_released = on_released
+        # Where take-overs and releases are registered for `pipeline status` (None: nowhere).
+        self._registrations = registrations
+        self._clock = clock or SystemClock()
+        self.worker, self._host, self._pid = worker_identity()
         self._running: dict[str, _Running] = {}
         self._group: asyncio.TaskGroup | None = None
         self.state = FleetState()
@@ -137,6 +150,7 @@ class PollFleet:
         self.pollers[key] = poller
         self.state.accounts.add(key)
         log.info("took over %s", key, extra={"platform": platform, "account": account})
+        await self._register(platform, account, owned=True)
 
     async def _guard(self, poller: AccountPoller, stop: asyncio.Event) -> None:
         try:
@@ -160,6 +174,28 @@ class PollFleet:
             if self._on_released is not None:
                 self._on_released(r.poller.key + ":")
             log.info("released %s", r.poller.key)
+            platform, _, account = r.poller.key.partition(":")
+            await self._register(platform, account, owned=False)
+
+    async def _register(self, platform: str, account: str, *, owned: bool) -> None:
+        """Best effort: a registration that cannot be written costs `pipeline status` its view
+        of this account, never the polling (the group assignment, not this record, decides)."""
+        if self._registrations is None:
+            return
+        registration = AccountRegistration(
+            platform=platform,
+            account=account,
+            worker=self.worker,
+            host=self._host,
+            pid=self._pid,
+            partition=account_partition(platform, account, self._partitions),
+            time=self._clock.now(),
+            owned=owned,
+        )
+        try:
+            await publish_registration(self._registrations, registration)
+        except PipelineError as exc:
+            log.warning("registration of %s:%s not written: %s", platform, account, exc)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -186,6 +186,8 @@ class Worker:
             make_poller=make,
             consumer_factory=lambda: self._consumer(POLLER_GROUP),
             on_released=store.invalidate,
+            registrations=publisher,
+            clock=self.clock,
         )
 
     def _command_consumer(

@@ -9,6 +9,7 @@ import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Sequence
 
+import msgspec
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -24,6 +25,7 @@ from pipeline.platforms.pazarama.sandbox import PazaramaSandbox
 from pipeline.poller import AccountPoller, PollSettings
 from pipeline.ratelimit import RateBudget, RateLimit
 from pipeline.sandbox import SandboxSettings, ServedSandbox, serve
+from pipeline.status import AccountRegistration
 from schemas import Event, topics
 
 ACCOUNTS = [f"shop{n}" for n in range(6)]
@@ -47,6 +49,30 @@ async def _accounts_topic(bootstrap: str) -> None:
         await admin.close()
 
 
+class Registrations:
+    """Stands in for the publisher: what the fleet registers on ``_pipeline.accounts``."""
+
+    def __init__(self) -> None:
+        self.sent: list[AccountRegistration] = []
+
+    async def send_raw(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> None:
+        assert topic == topics.ACCOUNTS
+        registration = msgspec.json.decode(value or b"", type=AccountRegistration)
+        assert key == f"{registration.platform}:{registration.account}".encode()
+        self.sent.append(registration)
+
+    def owners(self) -> dict[str, str | None]:
+        """Newest registration per account: its worker, or None once released."""
+        newest = {f"{r.platform}:{r.account}": r for r in self.sent}
+        return {k: r.worker if r.owned else None for k, r in newest.items()}
+
+
 class World:
     def __init__(
         self, served: ServedSandbox, sandbox: PazaramaSandbox, http: HttpClient, bootstrap: str
@@ -54,6 +80,7 @@ class World:
         self.served, self.sandbox, self.http, self.bootstrap = served, sandbox, http, bootstrap
         self.store = MemoryCheckpointStore()  # stands in for the shared checkpoint topic
         self.publisher = Recorder()
+        self.registrations = Registrations()
         self.group = f"test-fleet-{uuid.uuid4().hex[:8]}"
 
     def fleet(self) -> PollFleet:
@@ -92,6 +119,7 @@ class World:
             make_poller=make,
             consumer_factory=consumer,
             stop_timeout=5,
+            registrations=self.registrations,
         )
 
     def polled(self) -> set[str]:
@@ -137,9 +165,11 @@ async def test_accounts_are_shared_and_taken_over(world: World) -> None:
         )
         assert not a.state.accounts & b.state.accounts  # one owner per account
         moved = set(b.state.accounts)
+        assert {k for k, w in world.registrations.owners().items() if w == b.worker} == moved
         stop_b.set()
         await asyncio.wait_for(task_b, 15)
         await _until(lambda: a.state.accounts >= moved)  # the survivor took them back
+        assert world.registrations.owners() == {k: a.worker for k in a.state.accounts}
     finally:
         stop_a.set()
         stop_b.set()
