@@ -131,6 +131,7 @@ class AccountPoller:
         self.plan = cadence.Plan(self.floor, "not planned yet", 0.0)
         self._recent_cost = cadence.CostEstimate()
         self._sweep_cost = cadence.CostEstimate(initial=4.0)
+        self._recent_from: dict[str, dt.datetime] = {}
         self._saved: dict[str, tuple[bytes, dt.datetime]] = {}
 
     @property
@@ -212,6 +213,7 @@ class AccountPoller:
         now = self.clock.now()
         end = now - self.settings.settle
         start = max(cp.cursor - self.settings.overlap, now - self.settings.horizon)
+        self._recent_from[stream] = start
         if start >= end:
             return 0
         sent = await self._process(stream, self._fetch(stream, start, end), now)
@@ -224,6 +226,12 @@ class AccountPoller:
         now = self.clock.now()
         horizon_start = now - self.settings.horizon
         cp.prune(before=horizon_start)
+        if self._recent_from.get(stream, now) <= horizon_start:
+            # This cycle's recent loop has just read the whole horizon (a first cycle, or a
+            # return after a long absence): a sweep would re-read all of it (2x the requests).
+            cp.swept_at = now
+            await self._checkpoint(stream)
+            return 0
         older = cp.cursor - self.settings.overlap
         open_ids = [
             k for k, f in cp.fingerprints.items() if not f.terminal and f.created_at < older

@@ -13,6 +13,7 @@ events with the same id always carry the same data: consumers deduplicate on ``i
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any, ClassVar, Final, TypeVar
 
@@ -129,7 +130,11 @@ def event_id(event_type: str, platform: str, account: str, subject: str, content
     name = b"\x1f".join(
         (event_type.encode(), platform.encode(), account.encode(), subject.encode(), body)
     )
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, name.decode("utf-8", "surrogateescape")))
+    # uuid.uuid5(EVENT_ID_NAMESPACE, name.decode()) hashes name.decode().encode(): the same
+    # bytes (msgspec writes UTF-8). Hashing them directly skips decoding ~2 KB to str and
+    # encoding it back: 12 µs of 90 per order. A test pins the ids against uuid5.
+    digest = hashlib.sha1(EVENT_ID_NAMESPACE.bytes + name, usedforsecurity=False).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=5))
 
 
 def new_event(

@@ -27,6 +27,7 @@ CURRENCY_ALIASES: Final[dict[str, str]] = {
     "GBP": "GBP",
 }
 _ISO = re.compile(r"^[A-Z]{3}$")
+_CANONICAL: Final = frozenset(CURRENCY_ALIASES.values())
 _MINOR_UNIT: Final = decimal.Decimal("0.01")
 
 
@@ -54,6 +55,8 @@ class Money(msgspec.Struct, frozen=True, kw_only=True):
             raise TypeError(f"Money.amount must be Decimal, got {type(self.amount).__name__}")
         if not self.amount.is_finite():
             raise ValueError(f"Money.amount must be finite, got {self.amount}")
+        if self.currency in _CANONICAL:  # the common case: nothing to normalize
+            return
         iso = normalize_currency(self.currency)
         if iso != self.currency:
             msgspec.structs.force_setattr(self, "currency", iso)

@@ -1,0 +1,765 @@
+"""``pipeline bench ingest``: how fast sandbox orders become acknowledged events in the broker.
+
+**Setup** (timed, not measured): an :class:`~pipeline.broker.EmbeddedBroker` with the pipeline's
+topics; the platform's sandbox in a *child process* on loopback with ``orders`` orders spread
+over several tenants; in this process, like one worker, a real :class:`AccountPoller` per
+tenant with its platform client, one shared :class:`KafkaEventPublisher` (``acks="all"``, gzip,
+as the poll role runs it), a :class:`KafkaCheckpointStore` and an unlimited rate budget.
+
+**Measured**, in one run on the same data:
+
+1. *End to end*: every poller's first recent loop (a backfill of the whole horizon), all
+   accounts concurrently. Wall time runs from the start of the cycles to the last acknowledged
+   publish; CPU is this process's ``time.process_time`` over the cycles, checkpoint saves
+   included. The broker's CPU (``/proc/<pid>/stat``) and the sandbox's (its own
+   ``getrusage``) are reported beside it, not added: they are other processes, as in
+   production. Peak RSS is this process's ``ru_maxrss`` after the cycles: the high-water mark
+   since start, warm-up included. Then every record of ``orders.v1`` is read back and its keys
+   are checked against the sandbox's ground truth: every order exactly once, nothing else.
+2. *Micro*: pages recorded from the sandbox, replayed from memory through the platform's own
+   client (envelope and record decode, classification, mapping), then change detection with
+   fingerprints, event encoding, headers and key: the worker's per-order path without I/O, on
+   one core (best CPU time of a few repeats).
+3. *Baseline* (:mod:`pipeline.bench.baseline`): the same pages polled the way a quick
+   integration would, ``json`` and one ``send_and_wait`` per message; the ratio is ours / its.
+
+Why a child process, and why replayed pages: rendering the vendor's JSON is the *platform's*
+cost (about 90 µs per Pazarama order, as much as the worker's own), and on a 2-core machine that
+also runs the broker it would decide the result. The bench's world stands still (a clock nobody
+moves, no writes), so the sandbox may answer a repeated request from memory with the bytes it
+rendered the first time; an untimed warm-up renders every page once. ``replay=False`` renders
+live instead. Replay misses during the measured phase are reported (they should be 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import cProfile
+import datetime as dt
+import math
+import os
+import resource
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Self, TypeVar
+
+import msgspec
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+import schemas
+from pipeline import platforms
+from pipeline.adapter import Malformed, PlatformClient, PlatformSpec
+from pipeline.bench import baseline
+from pipeline.broker import EmbeddedBroker
+from pipeline.bus import KafkaEventPublisher, as_config, consumer_kwargs
+from pipeline.changes import detect
+from pipeline.checkpoints import CheckpointStore, KafkaCheckpointStore, MemoryCheckpointStore
+from pipeline.clock import ManualClock
+from pipeline.http import HttpClient, HttpResponse, HttpSettings, RequestContext, ResponseClassifier
+from pipeline.poller import AccountPoller, EventPublisher, PollSettings
+from pipeline.ratelimit import RateBudget, RateLimit
+from pipeline.sandbox import Sandbox, SandboxSettings
+from pipeline.sandbox.tenants import default_credentials
+from pipeline.topics import TOPICS, TopicSpec, ensure_topics
+
+__all__ = [
+    "ORDERS_PER_ACCOUNT",
+    "START",
+    "TARGET_EVENTS_PER_S",
+    "TARGET_MICRO_ORDERS_PER_S",
+    "IngestReport",
+    "IngestSettings",
+    "SandboxProcess",
+    "check_exactly_once",
+    "run_ingest",
+]
+
+#: The instant the sandbox's world and the pollers' clocks stand at (a whole minute, so the
+#: platforms' minute-precision windows are exact).
+START: Final = dt.datetime(2026, 4, 20, 9, 0, tzinfo=dt.UTC)
+#: A Kafka checkpoint keeps a fingerprint (~270 bytes) per order of the horizon and must fit
+#: CHECKPOINT_MAX_BYTES (8 MiB): about 30k orders per account, so the default stays below.
+ORDERS_PER_ACCOUNT: Final = 25_000
+TARGET_EVENTS_PER_S: Final = 10_000
+TARGET_MICRO_ORDERS_PER_S: Final = 50_000
+BASELINE_TOPIC: Final = "bench.baseline.orders"
+_UNLIMITED: Final = RateLimit.from_config(per_second=1_000_000)
+_HOST: Final = "127.0.0.1"
+_T = TypeVar("_T")
+
+Progress = Callable[[str], None]
+
+
+class IngestSettings(msgspec.Struct, frozen=True, kw_only=True):
+    orders: int = 100_000
+    platform: str = "pazarama"
+    #: Sandbox tenants polled concurrently (None: one per ORDERS_PER_ACCOUNT orders).
+    accounts: int | None = None
+    seed: int = 7
+    history: dt.timedelta = dt.timedelta(days=7)
+    micro_orders: int = 10_000
+    micro_repeats: int = 3
+    baseline: bool = True
+    replay: bool = True
+    #: Write a cProfile of the end-to-end phase here (pstats format).
+    profile: str | None = None
+
+    def account_labels(self) -> list[tuple[str, int]]:
+        """``(tenant label, orders)`` per account, the orders spread as evenly as possible."""
+        count = self.accounts or max(1, math.ceil(self.orders / ORDERS_PER_ACCOUNT))
+        share, extra = divmod(self.orders, count)
+        return [(f"bench-{i + 1}", share + (1 if i < extra else 0)) for i in range(count)]
+
+
+class IngestReport(msgspec.Struct, frozen=True, kw_only=True):
+    """One run's numbers (the JSON line); ``None`` where a part was skipped or unreadable."""
+
+    bench: str = "ingest"
+    platform: str
+    orders: int
+    accounts: int
+    sandbox: str  # "replay" or "live"
+    events: int
+    events_by_type: dict[str, int]
+    wall_s: float
+    events_per_s: float
+    cpu_s: float
+    cpu_s_per_10k: float
+    peak_rss_mb: float
+    broker_cpu_s_per_10k: float | None
+    broker_peak_rss_mb: float | None
+    sandbox_cpu_s_per_10k: float
+    sandbox_replay_misses: int
+    broker_records: int
+    duplicates: int
+    missing: int
+    unexpected: int
+    micro_orders: int
+    micro_orders_per_s: float
+    micro_us_per_order: float
+    baseline_events: int | None
+    baseline_wall_s: float | None
+    baseline_events_per_s: float | None
+    baseline_cpu_s_per_10k: float | None
+    ratio: float | None
+    generate_s: float
+    warmup_s: float
+    setup_s: float
+    total_s: float
+
+    @property
+    def exactly_once(self) -> bool:
+        """Every sandbox order is in ``orders.v1`` exactly once, nothing else is, and the
+        broker holds as many records as were acknowledged."""
+        return (
+            self.duplicates == 0
+            and self.missing == 0
+            and self.unexpected == 0
+            and self.broker_records == self.events
+        )
+
+
+# --- the sandbox, in a child process ---------------------------------------------------------
+
+
+class SandboxPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """What the sandbox child generates and how it serves it (its first line on stdin)."""
+
+    platform: str
+    seed: int
+    history: dt.timedelta
+    accounts: list[tuple[str, int]]
+    replay: bool
+
+
+class _Ready(msgspec.Struct, frozen=True, kw_only=True):
+    root_url: str
+    base_path: str
+    truth: dict[str, list[str]]  # tenant label → the ids of its orders
+    generate_s: float
+
+
+class _Usage(msgspec.Struct, frozen=True, kw_only=True):
+    cpu_s: float
+    replay_misses: int
+
+
+class _Replay:
+    """Answers a repeated successful read with the bytes the sandbox rendered the first time.
+
+    Right only while the world stands still (the bench's clock never moves, nothing writes).
+    The key holds the tenant, not the token, so a new client's requests hit too; JSON bodies
+    are compared canonically (sorted keys, no whitespace)."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self._sandbox = sandbox
+        self._answers: dict[tuple[str, str, str, bytes], tuple[int, bytes, str]] = {}
+        self.misses = 0
+
+    @web.middleware
+    async def middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
+        tenant = self._sandbox.identity(request).tenant
+        if tenant is None:
+            passed: web.StreamResponse = await handler(request)
+            return passed
+        key = (request.method, request.path_qs, tenant.label, _canonical(await request.read()))
+        if (answer := self._answers.get(key)) is not None:
+            status, body, content_type = answer
+            return web.Response(body=body, status=status, headers={"Content-Type": content_type})
+        self.misses += 1
+        response: web.StreamResponse = await handler(request)
+        rendered = response.body if isinstance(response, web.Response) else None
+        if response.status == 200 and isinstance(rendered, bytes):
+            content_type = response.headers.get("Content-Type", "application/json")
+            self._answers[key] = (response.status, rendered, content_type)
+        return response
+
+
+def _canonical(body: bytes) -> bytes:
+    try:
+        return msgspec.json.encode(msgspec.json.decode(body), order="sorted")
+    except msgspec.DecodeError:
+        return body  # a form or an empty body: compared as sent
+
+
+def sandbox_child() -> None:
+    """The child's entry point: a :class:`SandboxPlan` line on stdin, then ``usage``/``stop``
+    lines, each answered with one JSON line on stdout (logs go to stderr)."""
+    plan = msgspec.json.decode(sys.stdin.buffer.readline(), type=SandboxPlan)
+    asyncio.run(_serve_sandbox(plan))
+
+
+def _reply(message: msgspec.Struct) -> None:
+    sys.stdout.buffer.write(msgspec.json.encode(message) + b"\n")
+    sys.stdout.buffer.flush()
+
+
+async def _serve_sandbox(plan: SandboxPlan) -> None:
+    started = time.perf_counter()
+    sandbox = platforms.sandbox_class(plan.platform)(
+        clock=ManualClock(START), settings=SandboxSettings(seed=plan.seed, history=plan.history)
+    )
+    assert isinstance(sandbox, Sandbox)  # noqa: S101
+    sandbox.limits.rules.clear()  # the bench measures us, not the platform's limits
+    truth = {}
+    for label, count in plan.accounts:
+        tenant = sandbox.add_tenant(label, initial_orders=count)
+        truth[label] = [order.id for order in tenant.world.orders]
+    generated = time.perf_counter() - started
+    app = sandbox.build()
+    replay = _Replay(sandbox) if plan.replay else None
+    if replay is not None:
+        app.middlewares.append(replay.middleware)  # inside the sandbox's own (log, faults)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, _HOST, 0).start()
+        root = f"http://{_HOST}:{int(runner.addresses[0][1])}"
+        _reply(
+            _Ready(root_url=root, base_path=sandbox.base_path, truth=truth, generate_s=generated)
+        )
+        # A blocking read in a thread, so the loop serves meanwhile; EOF: the parent is gone.
+        while command := (await asyncio.to_thread(sys.stdin.readline)).strip():
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            misses = replay.misses if replay else 0
+            _reply(_Usage(cpu_s=usage.ru_utime + usage.ru_stime, replay_misses=misses))
+            if command == "stop":
+                return
+    finally:
+        await runner.cleanup()
+
+
+class SandboxProcess:
+    """The sandbox as a child process (``python -c`` of :func:`sandbox_child`), so that its
+    CPU is its own: ``async with SandboxProcess(plan) as box: await box.usage()``. On exit it
+    is asked to stop, and killed by its pid after a bound."""
+
+    def __init__(self, plan: SandboxPlan, *, start_timeout: float) -> None:
+        self._plan = plan
+        self._start_timeout = start_timeout
+        self._proc: asyncio.subprocess.Process | None = None
+        self._closed = False
+        self.root_url = ""
+        self.base_url = ""
+        self.truth: dict[str, list[str]] = {}
+        self.generate_s = 0.0
+
+    async def __aenter__(self) -> Self:
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "from pipeline.bench.ingest import sandbox_child; sandbox_child()",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=256 * 1024 * 1024,  # the ready line carries every order id
+        )
+        try:
+            ready = await self._ask(msgspec.json.encode(self._plan), _Ready, self._start_timeout)
+        except BaseException:
+            await self.aclose()
+            raise
+        self.root_url, self.truth, self.generate_s = ready.root_url, ready.truth, ready.generate_s
+        self.base_url = self.root_url + ready.base_path
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def usage(self) -> _Usage:
+        return await self._ask(b"usage", _Usage, 30.0)
+
+    async def _ask(self, line: bytes, answer: type[_T], within: float) -> _T:
+        proc = self._proc
+        assert proc is not None and proc.stdin and proc.stdout  # noqa: S101
+        proc.stdin.write(line + b"\n")
+        async with asyncio.timeout(within):
+            await proc.stdin.drain()
+            reply = await proc.stdout.readline()
+        if not reply:
+            raise RuntimeError(f"the bench sandbox exited (status {await proc.wait()})")
+        return msgspec.json.decode(reply, type=answer)
+
+    async def aclose(self) -> None:
+        """Stop the child (idempotent): ask, wait a bound, then kill it by its pid."""
+        proc = self._proc
+        if proc is None or self._closed:
+            return
+        self._closed = True
+        if proc.returncode is None:
+            with contextlib.suppress(OSError, RuntimeError, TimeoutError, msgspec.DecodeError):
+                await self._ask(b"stop", _Usage, 5.0)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5.0):
+                    await proc.wait()
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+
+
+# --- this process: the worker ----------------------------------------------------------------
+
+
+class _FrozenClock:
+    """``now`` is the sandbox's instant (so every request is one it saw before); sleeps are
+    real (so a broker backoff still ends)."""
+
+    def now(self) -> dt.datetime:
+        return START
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class _CountingPublisher:
+    """Counts what the inner publisher got acknowledged, and when the last ack came."""
+
+    def __init__(self, inner: EventPublisher | None = None) -> None:
+        self._inner = inner
+        self.by_type: collections.Counter[str] = collections.Counter()
+        self.last_ack = 0.0
+
+    async def publish(self, events: Sequence[schemas.Event]) -> None:
+        if self._inner is not None:
+            await self._inner.publish(events)
+        self.by_type.update(event.type for event in events)
+        self.last_ack = time.perf_counter()
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Where the sandbox is and which accounts it holds; makes their clients."""
+
+    spec: PlatformSpec
+    root_url: str
+    base_url: str
+    labels: list[str]
+
+    def credentials(self, label: str) -> dict[str, str]:
+        return default_credentials(tuple(sorted(self.spec.credential_keys)), label)
+
+    def client(self, label: str, http: HttpClient, budget: RateBudget) -> PlatformClient:
+        return self.spec.client(
+            account=label,
+            base_url=self.base_url,
+            token_url=self.root_url + "/connect/token",
+            credentials=self.credentials(label),
+            http=http,
+            budget=budget,
+        )
+
+    def pollers(
+        self,
+        http: HttpClient,
+        publisher: EventPublisher,
+        store: CheckpointStore,
+        horizon: dt.timedelta,
+    ) -> list[AccountPoller]:
+        pollers = []
+        for label in self.labels:
+            budget = RateBudget(_UNLIMITED)
+            pollers.append(
+                AccountPoller(
+                    self.client(label, http, budget),
+                    publisher=publisher,
+                    store=store,
+                    budget=budget,
+                    clock=_FrozenClock(),
+                    settings=PollSettings(horizon=horizon),
+                )
+            )
+        return pollers
+
+
+async def _cycle_all(pollers: Sequence[AccountPoller]) -> None:
+    async with asyncio.TaskGroup() as group:
+        for poller in pollers:
+            group.create_task(poller.cycle())
+
+
+async def _warm_up(target: _Target, http: HttpClient, horizon: dt.timedelta) -> None:
+    """One cycle of throwaway pollers sends every request the measured ones will send. Their
+    state is dropped on return, so it does not sit in memory during the measurement."""
+    store = MemoryCheckpointStore()
+    await _cycle_all(target.pollers(http, _CountingPublisher(), store, horizon))
+
+
+def _proc_stat(pid: int | None) -> tuple[float, float] | None:
+    """CPU seconds and peak RSS (MB) of another process from ``/proc`` (Linux), else None."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        with open(f"/proc/{pid}/status") as f:
+            hwm = next((line.split()[1] for line in f if line.startswith("VmHWM:")), "0")
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks, int(hwm) / 1024
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Measured:
+    by_type: dict[str, int]
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    broker_cpu_s: float | None
+    broker_peak_rss_mb: float | None
+    sandbox_cpu_s: float
+    replay_misses: int
+
+    @property
+    def events(self) -> int:
+        return sum(self.by_type.values())
+
+
+async def _end_to_end(
+    pollers: Sequence[AccountPoller],
+    counting: _CountingPublisher,
+    box: SandboxProcess,
+    broker_pid: int | None,
+    profile: str | None,
+) -> _Measured:
+    box0, broker0 = await box.usage(), _proc_stat(broker_pid)
+    profiler = cProfile.Profile() if profile else None
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
+    try:
+        await _cycle_all(pollers)
+    finally:
+        if profiler is not None:
+            profiler.disable()
+    cpu_s = time.process_time() - cpu0
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    box1, broker1 = await box.usage(), _proc_stat(broker_pid)
+    if profiler is not None and profile:
+        profiler.dump_stats(profile)
+    return _Measured(
+        by_type=dict(sorted(counting.by_type.items())),
+        wall_s=counting.last_ack - t0,
+        cpu_s=cpu_s,
+        peak_rss_mb=peak_rss_mb,
+        broker_cpu_s=broker1[0] - broker0[0] if broker0 and broker1 else None,
+        broker_peak_rss_mb=broker1[1] if broker1 else None,
+        sandbox_cpu_s=box1.cpu_s - box0.cpu_s,
+        replay_misses=box1.replay_misses - box0.replay_misses,
+    )
+
+
+class _OrderNumber(msgspec.Struct):
+    order_number: str | None = None
+
+
+class _EventOf(msgspec.Struct):
+    """The fields of an event value the read-back needs (msgspec skips the rest)."""
+
+    account: str
+    subject: str
+    data: _OrderNumber
+
+
+_events_of = msgspec.json.Decoder(_EventOf)
+
+
+async def _read_back(bootstrap: str, topic: str) -> collections.Counter[tuple[str, str]]:
+    """``(account, order number)`` of every record of ``topic``, counted, from the beginning
+    to the end it has now. The order *number* is what the sandbox calls an order's id on every
+    platform (a canonical ``order_id`` may be the platform's internal id instead)."""
+    consumer = AIOKafkaConsumer(
+        **consumer_kwargs(as_config(bootstrap), max_partition_fetch_bytes=4 * 1024 * 1024)
+    )
+    counts: collections.Counter[tuple[str, str]] = collections.Counter()
+    await consumer.start()
+    try:
+        await consumer.topics()  # metadata, so partitions_for_topic knows the topic
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        # Tansu's "latest" offset is the last batch's base + 1 (README "Brokers"): the end is
+        # the larger of it and the high watermark a fetch reports.
+        listed: dict[TopicPartition, int] = await consumer.end_offsets(parts)
+        remaining = {tp for tp, end in listed.items() if end > 0}
+        while remaining:
+            batches = await consumer.getmany(*remaining, timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    event = _events_of.decode(record.value)
+                    counts[event.account, event.data.order_number or event.subject] += 1
+            for tp in list(remaining):
+                end = max(listed[tp], consumer.highwater(tp) or 0)
+                if await consumer.position(tp) >= end:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return counts
+
+
+def check_exactly_once(
+    expected: set[tuple[str, str]], counts: Mapping[tuple[str, str], int]
+) -> tuple[int, int, int]:
+    """``(duplicates, missing, unexpected)`` of the orders read back against the expected."""
+    duplicates = sum(n - 1 for n in counts.values() if n > 1)
+    missing = len(expected - counts.keys())
+    unexpected = len(counts.keys() - expected)
+    return duplicates, missing, unexpected
+
+
+# --- micro: recorded pages, no I/O -----------------------------------------------------------
+
+
+def _request_key(method: str, url: str, json: object) -> tuple[str, str, bytes]:
+    return method, url, b"" if json is None else msgspec.json.encode(json)
+
+
+class _RecordingHttp(HttpClient):
+    """An HttpClient that keeps every answer, keyed by method, URL and JSON body."""
+
+    def __init__(self, settings: HttpSettings) -> None:
+        super().__init__(settings)
+        self.answers: dict[tuple[str, str, bytes], HttpResponse] = {}
+
+    async def request(
+        self, ctx: RequestContext, method: str, url: str, **kwargs: Any
+    ) -> HttpResponse:
+        response = await super().request(ctx, method, url, **kwargs)
+        self.answers[_request_key(method, url, kwargs.get("json"))] = response
+        return response
+
+
+class _ReplayHttp(HttpClient):
+    """Answers from a recording, classified as the real client would; no socket, no budget."""
+
+    def __init__(self, answers: Mapping[tuple[str, str, bytes], HttpResponse]) -> None:
+        super().__init__()
+        self.answers = answers
+
+    async def request(
+        self, ctx: RequestContext, method: str, url: str, **kwargs: Any
+    ) -> HttpResponse:
+        response = self.answers[_request_key(method, url, kwargs.get("json"))]
+        classifier: ResponseClassifier = kwargs.get("classifier") or ResponseClassifier()
+        classifier.classify(ctx, response)
+        return response
+
+
+async def _micro(
+    target: _Target, orders: int, repeats: int, horizon: dt.timedelta
+) -> tuple[int, float]:
+    """Orders processed per repeat and the best orders/s (CPU time) over the repeats."""
+    label = target.labels[0]
+    async with _RecordingHttp(HttpSettings(total=60)) as recorder:
+        # Recorded: exactly the pages that yield the first ``orders`` orders, so the replay
+        # below stops before asking for one that was not.
+        recorded = await _process_orders(
+            target.client(label, recorder, RateBudget(_UNLIMITED)), orders, horizon, work=False
+        )
+    replay = _ReplayHttp(recorder.answers)
+    best = math.inf
+    for _ in range(max(1, repeats)):
+        client = target.client(label, replay, RateBudget(_UNLIMITED))
+        started = time.process_time()
+        await _process_orders(client, recorded, horizon, work=True)
+        best = min(best, time.process_time() - started)
+    return recorded, recorded / best if best > 0 else math.inf
+
+
+async def _process_orders(
+    client: PlatformClient, limit: int, horizon: dt.timedelta, *, work: bool
+) -> int:
+    """The worker's per-order path without its I/O: the client's decode and mapping, then
+    (``work``) change detection, event encoding, headers and key."""
+    done = 0
+    records = client.fetch_orders(START - horizon, START)
+    try:
+        async for record in records:
+            if work and not isinstance(record, Malformed):
+                event, _ = detect(record, None, now=START)
+                if event is not None:
+                    schemas.encode_event(event)
+                    schemas.to_headers(schemas.event_attributes(event))
+                    event.key()
+            done += 1
+            if done >= limit:
+                break
+    finally:
+        await _close(records)
+    return done
+
+
+async def _close(iterator: AsyncIterator[Any]) -> None:
+    """Finish an async generator left early now, not when the loop collects it."""
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def _per_10k(seconds: float, events: int) -> float:
+    return round(seconds / events * 10_000, 3) if events else math.nan
+
+
+def _maybe(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+async def run_ingest(settings: IngestSettings, progress: Progress | None = None) -> IngestReport:
+    """Run the whole bench (see the module docstring) and return its report."""
+    say = progress or (lambda _: None)
+    run_started = time.perf_counter()
+    spec = platforms.get(settings.platform)
+    accounts = settings.account_labels()
+    horizon = settings.history + dt.timedelta(days=1)  # one window, every order in it
+    bound = 120 + settings.orders / 200  # each phase is bounded: 10 min at 100k orders
+    plan = SandboxPlan(
+        platform=settings.platform,
+        seed=settings.seed,
+        history=settings.history,
+        accounts=accounts,
+        replay=settings.replay,
+    )
+    say(f"generating {settings.orders:,} {settings.platform} orders over {len(accounts)} accounts")
+    async with (
+        EmbeddedBroker() as broker,
+        SandboxProcess(plan, start_timeout=60 + settings.orders / 1000) as box,
+    ):
+        await ensure_topics(broker.bootstrap, replication_factor=1)
+        target = _Target(spec, box.root_url, box.base_url, [label for label, _ in accounts])
+        async with (
+            HttpClient(HttpSettings(total=60)) as http,
+            KafkaEventPublisher(broker.bootstrap, embedded=True) as publisher,
+            KafkaCheckpointStore(broker.bootstrap, embedded=True) as store,
+        ):
+            warmup_s = 0.0
+            if settings.replay:
+                say("warm-up: the sandbox renders every page once (not measured)")
+                started = time.perf_counter()
+                async with asyncio.timeout(bound):
+                    await _warm_up(target, http, horizon)
+                warmup_s = time.perf_counter() - started
+            counting = _CountingPublisher(publisher)
+            pollers = target.pollers(http, counting, store, horizon)
+            for poller in pollers:
+                await poller.load()  # outside the measurement, as a running worker has
+            setup_s = time.perf_counter() - run_started
+            say("end to end: every account polled into the broker")
+            async with asyncio.timeout(bound):
+                e2e = await _end_to_end(pollers, counting, box, broker.pid, settings.profile)
+        say("read-back: every key of orders.v1 against the sandbox's orders")
+        async with asyncio.timeout(bound):
+            orders = await _read_back(broker.bootstrap, schemas.topics.ORDERS)
+            refunds = await _read_back(broker.bootstrap, schemas.topics.REFUNDS)
+        expected = {(label, order_id) for label, ids in box.truth.items() for order_id in ids}
+        duplicates, missing, unexpected = check_exactly_once(expected, orders)
+        say(f"micro: up to {settings.micro_orders:,} recorded orders, one core, no I/O")
+        async with asyncio.timeout(bound):
+            micro_orders, micro_per_s = await _micro(
+                target, settings.micro_orders, settings.micro_repeats, horizon
+            )
+        base = None
+        if settings.baseline and settings.platform == baseline.PLATFORM:
+            say("baseline: json + one send_and_wait per message")
+            # The partitions of orders.v1, so that neither side is favoured.
+            partitions = TOPICS[schemas.topics.ORDERS].partitions
+            await ensure_topics(
+                broker.bootstrap,
+                {BASELINE_TOPIC: TopicSpec(partitions=partitions)},
+                replication_factor=1,
+            )
+            async with asyncio.timeout(4 * bound):
+                base = await baseline.run_baseline(
+                    base_url=box.base_url,
+                    token_url=box.root_url + "/connect/token",
+                    accounts=[(label, target.credentials(label)) for label in target.labels],
+                    bootstrap=broker.bootstrap,
+                    topic=BASELINE_TOPIC,
+                    start=START - horizon,
+                    end=START,
+                )
+    events_per_s = e2e.events / e2e.wall_s if e2e.wall_s > 0 else math.nan
+    return IngestReport(
+        platform=settings.platform,
+        orders=settings.orders,
+        accounts=len(accounts),
+        sandbox="replay" if settings.replay else "live",
+        events=e2e.events,
+        events_by_type=e2e.by_type,
+        wall_s=round(e2e.wall_s, 3),
+        events_per_s=round(events_per_s, 1),
+        cpu_s=round(e2e.cpu_s, 3),
+        cpu_s_per_10k=_per_10k(e2e.cpu_s, e2e.events),
+        peak_rss_mb=round(e2e.peak_rss_mb, 1),
+        broker_cpu_s_per_10k=(
+            None if e2e.broker_cpu_s is None else _per_10k(e2e.broker_cpu_s, e2e.events)
+        ),
+        broker_peak_rss_mb=_maybe(e2e.broker_peak_rss_mb),
+        sandbox_cpu_s_per_10k=_per_10k(e2e.sandbox_cpu_s, e2e.events),
+        sandbox_replay_misses=e2e.replay_misses,
+        broker_records=sum(orders.values()) + sum(refunds.values()),
+        duplicates=duplicates,
+        missing=missing,
+        unexpected=unexpected,
+        micro_orders=micro_orders,
+        micro_orders_per_s=round(micro_per_s, 1),
+        micro_us_per_order=round(1e6 / micro_per_s, 1) if micro_per_s else math.nan,
+        baseline_events=None if base is None else base.events,
+        baseline_wall_s=None if base is None else _maybe(base.wall_s, 3),
+        baseline_events_per_s=None if base is None else _maybe(base.events_per_s),
+        baseline_cpu_s_per_10k=None if base is None else _per_10k(base.cpu_s, base.events),
+        ratio=None if base is None else round(events_per_s / base.events_per_s, 2),
+        generate_s=round(box.generate_s, 1),
+        warmup_s=round(warmup_s, 1),
+        setup_s=round(setup_s, 1),
+        total_s=round(time.perf_counter() - run_started, 1),
+    )
