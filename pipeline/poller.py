@@ -371,6 +371,18 @@ class AccountPoller:
         while True:
             try:
                 await self.store.save(cp)
+            except RecordRejected as exc:
+                # Too large for the topic (a very big horizon): retrying cannot help. Events are
+                # out; a restart repeats them with the same ids. Say so loudly and go on.
+                self.stats.last_error = mask_text(str(exc))
+                log.error(  # noqa: TRY400 - the reason is the message
+                    "%s: checkpoint %s not saved (%d fingerprints): %s; shorten the horizon",
+                    self.key,
+                    cp.key,
+                    len(cp.fingerprints),
+                    self.stats.last_error,
+                )
+                return
             except BrokerError as exc:
                 self.stats.broker_errors += 1
                 self.stats.last_error = mask_text(str(exc))
