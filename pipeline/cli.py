@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from pipeline import __version__
+from pipeline import __version__, configcheck
 from pipeline.errors import CommandError, ConfigError, PipelineError
+from pipeline.logs import configure_logging
 
 if TYPE_CHECKING:
     from pipeline.config import Config, KafkaConfig
@@ -71,7 +72,7 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
         seed=args.seed, initial_orders=args.orders, arrival_rate_per_hour=args.rate
     )
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_sandboxes(args.platform, args.port, settings))
+        asyncio.run(run_sandboxes(args.platform, args.port, settings, host=args.host))
     return 0
 
 
@@ -179,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    parser.add_argument(
+        "--log-format",
+        choices=["json", "text"],
+        default="text",
+        help="log lines as text (default) or JSON objects, one per line, for log collectors",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = sub.add_parser(
@@ -271,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     sb = sub.add_parser("sandbox", help="serve platform simulators on loopback")
     sb.add_argument("--platform", default=None, help="one platform id (default: all)")
     sb.add_argument("--port", type=int, default=None, help="port (all: first of consecutive)")
+    sb.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)"
+    )
     sb.add_argument("--seed", type=int, default=7, help="seed of the generated orders")
     sb.add_argument("--orders", type=int, default=50, help="orders backfilled at start")
     sb.add_argument("--rate", type=float, default=30.0, help="new orders per hour")
@@ -280,16 +290,18 @@ def build_parser() -> argparse.ArgumentParser:
     sch.add_argument("action", choices=["export", "check"])
     sch.add_argument("--dir", default=None, help="output folder (default: schemas/json)")
     sch.set_defaults(func=_cmd_schemas)
+
+    configcheck.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    try:
+        configure_logging(args.log_level, args.log_format)
+    except ValueError as exc:
+        parser.error(str(exc))
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

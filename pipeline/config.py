@@ -22,6 +22,7 @@ import msgspec
 
 from pipeline.errors import ConfigError
 from pipeline.masking import register_secret
+from pipeline.metrics import MetricsConfig
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -114,6 +115,7 @@ class HttpConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     kafka: KafkaConfig = msgspec.field(default_factory=KafkaConfig)
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     accounts: list[AccountConfig] = msgspec.field(default_factory=list)
 
 
@@ -180,12 +182,22 @@ def parse_config(
     return config
 
 
-def load_config(path: str | Path, *, platforms: Mapping[str, frozenset[str]]) -> Config:
+def load_config(
+    path: str | Path,
+    *,
+    platforms: Mapping[str, frozenset[str]],
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Decode the file, then apply the ``PIPELINE_KAFKA_*`` / ``PIPELINE_METRICS_*``
+    environment overrides (:data:`pipeline.configcheck.ENV_OVERRIDES`)."""
+    from pipeline.configcheck import apply_env_overrides  # it builds on this module
+
     try:
         text = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    return parse_config(text, platforms=platforms, source=str(path))
+    config = parse_config(text, platforms=platforms, source=str(path))
+    return apply_env_overrides(config, os.environ if environ is None else environ)
 
 
 def resolve_credentials(

@@ -25,6 +25,8 @@ from pipeline.broker import EmbeddedBroker
 from pipeline.bus import KafkaEventPublisher, consumer_kwargs
 from pipeline.config import AccountConfig, Config, KafkaConfig, SecretRef
 from pipeline.demo import DemoDriver
+from pipeline.health import serve_metrics
+from pipeline.metrics import MetricsConfig
 from pipeline.sandbox import Sandbox, SandboxSettings, ServedSandbox, serve
 from pipeline.worker import Worker, prepare_accounts
 
@@ -123,7 +125,12 @@ async def _run_up(stop: asyncio.Event, out: TextIO) -> None:
             def sent() -> str:
                 return f"demo driver sent {sum(driver.sent.values())} commands"
 
-            async with asyncio.TaskGroup() as group:
+            async with (
+                serve_metrics(worker, MetricsConfig(port=0)) as metrics,
+                asyncio.TaskGroup() as group,
+            ):
+                if metrics is not None:
+                    print(f"metrics: {metrics.url}/metrics (also /healthz, /readyz)", file=out)
                 group.create_task(worker.run(stop))
                 group.create_task(_after_topics(driver, stop))
                 group.create_task(liveview.run_view(worker, stop, out, extra=sent))
@@ -142,16 +149,22 @@ async def run_role(config: Config, roles: frozenset[str] = frozenset({"poll"})) 
         worker = Worker(
             config, prepare_accounts(config), bootstrap=config.kafka.bootstrap, roles=roles
         )
-        await worker.run(stop)
+        async with serve_metrics(worker, config.metrics):
+            await worker.run(stop)
 
 
 async def run_sandboxes(
-    platform: str | None, port: int | None, settings: SandboxSettings, out: TextIO = sys.stdout
+    platform: str | None,
+    port: int | None,
+    settings: SandboxSettings,
+    out: TextIO = sys.stdout,
+    *,
+    host: str = "127.0.0.1",
 ) -> None:
     boxes = build_sandboxes([platform] if platform else None, settings)
     ports = None if port is None else [port + i for i in range(len(boxes))]
     with _stop_on_signals() as stop:
-        async with serve(boxes, ports=ports, tick_interval=1.0) as served:
+        async with serve(boxes, host=host, ports=ports, tick_interval=1.0) as served:
             for s in served:
                 print(
                     f"sandbox {s.sandbox.platform:<10} {s.base_url}  control: {s.control_url}",

@@ -101,6 +101,7 @@ class Worker:
         self.fleet: PollFleet | None = None
         self.commands: CommandConsumer | None = None
         self.appliers: dict[str, AccountApplier] = {}
+        self.publisher: KafkaEventPublisher | None = None  # while run() runs: for /readyz
 
     def _client(self, http: HttpClient, platform: str, account: str) -> PlatformClient:
         key = f"{platform}:{account}"
@@ -143,6 +144,7 @@ class Worker:
             HttpClient(settings) as http,
             KafkaEventPublisher(kafka, bootstrap=self.bootstrap, embedded=self.embedded) as pub,
         ):
+            self.publisher = pub
             store = KafkaCheckpointStore(kafka, bootstrap=self.bootstrap, embedded=self.embedded)
             try:
                 async with asyncio.TaskGroup() as group:
