@@ -296,8 +296,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:2] == ["bench", "apply"]:
+        # `bench apply` owns its options (argparse cannot hand `--help` through a remainder).
+        from pipeline.bench import apply as apply_bench
+
+        code: int = apply_bench.main(words[2:])
+        return code
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(words)
     try:
         configure_logging(args.log_level, args.log_format)
     except ValueError as exc:

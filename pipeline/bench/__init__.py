@@ -28,7 +28,9 @@ __all__ = ["add_parser", "main", "render_table", "run"]
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``bench`` (with its benchmarks as sub-commands) to a CLI's sub-commands; the parsed
     namespace's ``func`` runs it and returns the exit status."""
-    bench = sub.add_parser("bench", help="benchmarks (ingest: sandbox orders → broker)")
+    bench = sub.add_parser(
+        "bench", help="benchmarks: ingest (orders → broker), apply (commands → platforms)"
+    )
     benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
     ingest = benches.add_parser("ingest", help="sandbox orders → events in the broker, timed")
     ingest.add_argument("--orders", type=int, default=100_000, help="sandbox orders to ingest")
@@ -51,6 +53,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     ingest.add_argument("--json", action="store_true", help="print only the JSON line")
     ingest.set_defaults(func=run)
+    apply = benches.add_parser(
+        "apply",
+        help="saturated command bursts: commands/min and utilisation of each platform's limit",
+        add_help=False,
+    )
+    apply.add_argument("rest", nargs=argparse.REMAINDER, help="options of `bench apply`")
+    apply.set_defaults(func=_run_apply)
+
+
+def _run_apply(args: argparse.Namespace) -> int:
+    from pipeline.bench import apply as apply_bench  # imports the workers only when run
+
+    result: int = apply_bench.main(list(args.rest))
+    return result
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:

@@ -15,7 +15,8 @@
   Rows are paired with codes by the code an ``Aciklama`` names, else by position when there is
   one row per code. A ``Durum`` reading as success (:data:`~.payloads.UPDATE_SUCCESS`) is
   ``applied``, as failure ``rejected`` with ``Aciklama`` verbatim; anything unclear (one row for
-  many codes, an unknown word, an undecodable answer) is settled by reading the orders again.
+  many codes, an unknown word, an undecodable answer) is settled by reading the orders again;
+  an order still not at the target then is ``failed`` and retriable (the retry reads first).
 * **Failures.** An error object (``{"hata": …}``) refuses the whole call: every order in it is
   ``rejected`` with the platform's text — unless the text says the credentials were refused
   (``failed``, not retriable) or too many requests were made (``failed``, retriable). A timeout
@@ -262,8 +263,11 @@ class C2CCommands:
                 verdicts[code] = _Verdict(Outcome.REJECTED, message, code_text)
             else:
                 shown = reading.raw if reading is not None else "nothing"
+                # Nothing says the platform refused it: the next attempt reads first and writes
+                # only if the order is still not at the target, so trying again is safe.
                 verdicts[code] = _Verdict(
                     Outcome.FAILED,
                     error=f"order {code}: the answer did not say and the order shows {shown!r}",
+                    retriable=True,
                 )
         return verdicts
