@@ -132,6 +132,8 @@ class AccountPoller:
         self._recent_cost = cadence.CostEstimate()
         self._sweep_cost = cadence.CostEstimate(initial=4.0)
         self._recent_from: dict[str, dt.datetime] = {}
+        #: When each stream's last recent loop began reading (its ``now``).
+        self._recent_at: dict[str, dt.datetime] = {}
         self._saved: dict[str, tuple[bytes, dt.datetime]] = {}
 
     @property
@@ -214,6 +216,7 @@ class AccountPoller:
         end = now - self.settings.settle
         start = max(cp.cursor - self.settings.overlap, now - self.settings.horizon)
         self._recent_from[stream] = start
+        self._recent_at[stream] = now
         if start >= end:
             return 0
         sent = await self._process(stream, self._fetch(stream, start, end), now)
@@ -229,7 +232,9 @@ class AccountPoller:
         if self._recent_from.get(stream, now) <= horizon_start:
             # This cycle's recent loop has just read the whole horizon (a first cycle, or a
             # return after a long absence): a sweep would re-read all of it (2x the requests).
-            cp.swept_at = now
+            # It counts as a sweep begun when that read began, not now: a change made while
+            # it read is for the next sweep to find ("updated since" continues from here).
+            cp.swept_at = self._recent_at.get(stream, now)
             await self._checkpoint(stream)
             return 0
         older = cp.cursor - self.settings.overlap
