@@ -42,6 +42,23 @@ Violations (``Report.counts`` keys, each with up to ``examples`` descriptions):
 ``unobserved``
     an account stream the platform offers that has no checkpoint at all (never polled).
 
+Readings chosen (and why):
+
+* **Status "as the adapter renders it".** A platform's raw status is whatever its adapter maps:
+  Pazarama joins item codes (``"3,12"``), Web Servis shows a code, Softtr shows none at all (its
+  raw status is the one the pipeline set, so a fresh client reads ``""`` -- the check is vacuous
+  there until commands run). A per-platform rendering table here would duplicate the adapters;
+  a fresh client over the horizon is exact and costs a few hundred loopback requests. Only the
+  raw status/state is judged: other parts of an order (items, shipments) are not compared yet.
+* **Which id.** Adapters name orders by the platform's own identifier, which may be the world's
+  id, number (Web Servis) or GUID; :func:`ground_truth` finds out per account (:data:`ID_FIELDS`)
+  from what the adapter returns.
+* **When a change is due.** A change is due on the topic once a complete poll began after it:
+  :class:`Observation` ``since`` is the older of the checkpoint's cursor and its last sweep. The
+  workers and the sandboxes must share a clock (one host); ``slack`` absorbs jitter.
+* **Order of events.** The last event of an order is the one with the highest offset in its
+  partition (one key, one partition), which is what a consumer ends up with.
+
 The ground-truth read goes over HTTP to the sandboxes with their rate-limit rules suspended (the
 checker is not the system under test) and is logged like any other request: check the request
 logs for limit compliance (:func:`window_violations`, :func:`rule_violations`) *before* it.
@@ -217,7 +234,7 @@ class Observation(msgspec.Struct, frozen=True, kw_only=True):
 
     polled_until: dt.datetime
     since: dt.datetime
-    #: When the checkpoint was saved (the account's last sign of life), if it says.
+    #: When the checkpoint was made (a save retried through an outage keeps this time).
     written_at: dt.datetime | None = None
 
 
