@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 import msgspec
 
+from pipeline.errors import PlatformError, RejectedError
+from pipeline.masking import mask_text
 from schemas import AnyCommand, Cancellation, Order, Outcome, Refund
 
 if TYPE_CHECKING:
@@ -72,6 +74,29 @@ class ApplyResult(msgspec.Struct, frozen=True, kw_only=True):
     requests: int = 0
     #: For ``failed``: whether trying again later may succeed (timeouts, 5xx, 429).
     retriable: bool = False
+
+    @classmethod
+    def from_error(cls, command_id: str, exc: PlatformError, *, requests: int = 0) -> ApplyResult:
+        """A platform error as a command's answer: a refusal is ``rejected`` with the platform's
+        own words; anything else ``failed``, retriable as the error says."""
+        if isinstance(exc, RejectedError):
+            return cls(
+                command_id=command_id,
+                outcome=Outcome.REJECTED,
+                message=exc.platform_message or exc.message,
+                platform_code=exc.platform_code,
+                request_id=exc.request_id,
+                error=mask_text(str(exc)),
+                requests=requests,
+            )
+        return cls(
+            command_id=command_id,
+            outcome=Outcome.FAILED,
+            message=exc.platform_message,
+            error=mask_text(str(exc)),
+            requests=requests,
+            retriable=exc.retriable,
+        )
 
 
 class PlatformClient(Protocol):

@@ -45,7 +45,6 @@ from pipeline.errors import (
     RetryableError,
 )
 from pipeline.http import decode
-from pipeline.masking import mask_text
 from pipeline.platforms.ecarsi import payloads as raw
 from pipeline.platforms.ecarsi.mapping import SHIPPED_OR_LATER, tracking_numbers
 from pipeline.ratelimit import Lane
@@ -88,24 +87,9 @@ class EcarsiCommands:
             )
         try:
             outcome, message = await self._ship(command)
-        except RejectedError as exc:
-            return ApplyResult(
-                command_id=command.command_id,
-                outcome=Outcome.REJECTED,
-                message=exc.platform_message or exc.message,
-                platform_code=exc.platform_code,
-                request_id=exc.request_id,
-                error=mask_text(str(exc)),
-                requests=self._client.requests_sent - before,
-            )
         except PlatformError as exc:
-            return ApplyResult(
-                command_id=command.command_id,
-                outcome=Outcome.FAILED,
-                message=exc.platform_message,
-                error=mask_text(str(exc)),
-                requests=self._client.requests_sent - before,
-                retriable=exc.retriable,
+            return ApplyResult.from_error(
+                command.command_id, exc, requests=self._client.requests_sent - before
             )
         return ApplyResult(
             command_id=command.command_id,

@@ -25,7 +25,6 @@ import msgspec
 from pipeline.adapter import ApplyResult
 from pipeline.dates import turkish_fold
 from pipeline.errors import PlatformDecodeError, PlatformError, RejectedError
-from pipeline.masking import mask_text
 from pipeline.platforms.pazarama import payloads as raw
 from pipeline.platforms.pazarama.mapping import PLATFORM, SELLER_SOURCES, WRITABLE_ITEM_STATUS
 from pipeline.ratelimit import Lane
@@ -65,23 +64,9 @@ class PazaramaCommands:
                     outcome, message = await self._decide_refund(command)
                 case DecideCancellation():
                     outcome, message = await self._decide_cancellation(command)
-        except RejectedError as exc:
-            return ApplyResult(
-                command_id=command.command_id,
-                outcome=Outcome.REJECTED,
-                message=exc.platform_message or exc.message,
-                platform_code=exc.platform_code,
-                request_id=exc.request_id,
-                requests=self._client.requests_sent - before,
-            )
         except PlatformError as exc:
-            return ApplyResult(
-                command_id=command.command_id,
-                outcome=Outcome.FAILED,
-                message=exc.platform_message,
-                error=mask_text(str(exc)),
-                requests=self._client.requests_sent - before,
-                retriable=exc.retriable,
+            return ApplyResult.from_error(
+                command.command_id, exc, requests=self._client.requests_sent - before
             )
         return ApplyResult(
             command_id=command.command_id,
