@@ -59,8 +59,9 @@ def _cmd_broker(args: argparse.Namespace) -> int:
 def _cmd_up(args: argparse.Namespace) -> int:
     from pipeline.up import run_up
 
+    config = _load_config(args.config) if args.config else None
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_up(args))
+        asyncio.run(run_up(args, config=config))
     return 0
 
 
@@ -190,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser(
         "up", help="run everything embedded: broker, sandboxes, workers, demo driver, live view"
+    )
+    up.add_argument(
+        "--config",
+        default=None,
+        help="run the workers and the live view for this configuration's accounts instead of "
+        "the sandboxes (the embedded broker if it names no kafka.bootstrap)",
     )
     up.set_defaults(func=_cmd_up)
 

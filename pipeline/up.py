@@ -65,10 +65,37 @@ def _stop_on_signals() -> Iterator[asyncio.Event]:
                 loop.remove_signal_handler(sig)
 
 
-async def run_up(args: argparse.Namespace, out: TextIO = sys.stdout) -> None:
+async def run_up(
+    args: argparse.Namespace, out: TextIO = sys.stdout, *, config: Config | None = None
+) -> None:
     with _stop_on_signals() as stop:
-        await _run_up(stop, out)
+        if config is None:
+            await _run_up(stop, out)
+        else:
+            await _run_configured(config, stop, out)
     print("stopped", file=out, flush=True)
+
+
+async def _run_configured(config: Config, stop: asyncio.Event, out: TextIO) -> None:
+    """``pipeline up --config``: real endpoints, no sandboxes and no demo driver."""
+    accounts = prepare_accounts(config)
+    started = time.monotonic()
+    async with contextlib.AsyncExitStack() as stack:
+        bootstrap, embedded = config.kafka.bootstrap, False
+        if not bootstrap:
+            broker = await stack.enter_async_context(EmbeddedBroker())
+            bootstrap, embedded = broker.bootstrap, True
+            print(f"embedded broker (Tansu): bootstrap={bootstrap}", file=out)
+        worker = Worker(config, accounts, bootstrap=bootstrap, embedded=embedded)
+        print(
+            f"workers: pollers and appliers for {len(accounts)} accounts. Ctrl-C stops.",
+            file=out,
+            flush=True,
+        )
+        async with asyncio.TaskGroup() as group:
+            group.create_task(worker.run(stop))
+            group.create_task(liveview.run_view(worker, stop, out))
+        print(liveview.summary(worker, time.monotonic() - started), file=out)
 
 
 def sandbox_config(served: list[ServedSandbox], bootstrap: str) -> tuple[Config, dict[str, str]]:

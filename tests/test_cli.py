@@ -89,3 +89,39 @@ def test_schemas_check_reports_up_to_date(capsys: pytest.CaptureFixture[str]) ->
 def test_unknown_platform_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sandbox", "--platform", "amazon"]) == 2
     assert "unknown platform 'amazon'" in capsys.readouterr().err
+
+
+def test_up_with_a_config_runs_its_accounts_on_the_embedded_broker(tmp_path: Path) -> None:
+    port = find_free_port()
+    sandbox = _start("sandbox", "--platform", "softtr", "--port", str(port), "--orders", "5")
+    try:
+        _read_until(sandbox, "softtr")
+        config = tmp_path / "fleet.toml"
+        config.write_text(
+            '[metrics]\nport = 0\n\n[[accounts]]\nplatform = "softtr"\naccount = "shop"\n'
+            f'base_url = "http://127.0.0.1:{port}/api"\n'
+            'credentials.username = { env = "T_USER" }\n'
+            'credentials.password = { env = "T_PASS" }\npoll_interval = "2s"\n'
+        )
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "T_USER": "sandbox-username",
+            "T_PASS": "sandbox-password",
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "up", "--config", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        lines = "".join(_read_until(proc, "Ctrl-C stops", timeout=30))
+        assert "embedded broker" in lines and "1 accounts" in lines
+        view = "".join(_read_until(proc, "ev/s", timeout=30))
+        assert "events" in view
+        out = _stop(proc)
+        assert "summary after" in out
+    finally:
+        _stop(sandbox)
