@@ -182,6 +182,7 @@ class EcarsiAuth(TokenAuth):
         lifetime: float | None = None,
     ) -> None:
         super().__init__(leeway=0.0)
+        register_secret(email)  # the login is a credential too: never in an excerpt
         register_secret(password)
         self._url = f"{base_url}/auth"
         self._login = raw.LoginRequest(email=email, password=password)

@@ -146,6 +146,7 @@ class PazaramaAuth(TokenAuth):
         account: str,
     ) -> None:
         super().__init__(leeway=60.0)
+        register_secret(client_id)  # a credential from the config too: never in an excerpt
         register_secret(client_secret)
         basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
         register_secret(basic)
