@@ -15,6 +15,7 @@ topic's ``.vN`` suffix) instead.
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -51,10 +52,25 @@ def _dump(data: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
+def _clean_descriptions(data: Any) -> Any:
+    """Docstrings as descriptions, dedented the same way whatever msgspec version renders them
+    (0.23 started to clean them itself; older versions kept the source indentation)."""
+    if isinstance(data, dict):
+        return {
+            k: inspect.cleandoc(v)
+            if k == "description" and isinstance(v, str)
+            else _clean_descriptions(v)
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [_clean_descriptions(v) for v in data]
+    return data
+
+
 def json_schemas() -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name, tp in {**{k: v[0] for k, v in MESSAGE_TYPES.items()}, **RECORD_TYPES}.items():
-        schema = msgspec.json.schema(tp)
+        schema = _clean_descriptions(msgspec.json.schema(tp))
         out[f"{name}.schema.json"] = {"$schema": DRAFT, "$id": f"{ID_BASE}{name}", **schema}
     return out
 
@@ -65,7 +81,7 @@ def components() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     roots, comps = msgspec.json.schema_components(
         [MESSAGE_TYPES[n][0] for n in names], ref_template="#/components/schemas/{name}"
     )
-    return dict(zip(names, roots, strict=True)), comps
+    return dict(zip(names, roots, strict=True)), _clean_descriptions(comps)
 
 
 def status_document() -> dict[str, Any]:
