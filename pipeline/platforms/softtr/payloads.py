@@ -138,7 +138,8 @@ class Status(msgspec.Struct, kw_only=True):
         ):
             if isinstance(value, int) and not isinstance(value, bool):
                 return value
-            if isinstance(value, str) and value.strip().isdigit():
+            # ASCII only: "²".isdigit() is True, yet int("²") raises (found by fuzzing).
+            if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
                 return int(value)
         return None
 

@@ -418,7 +418,7 @@ class WebservisClient:
     async def fetch_order(self, order_id: str) -> Order | None:
         """One order by its id (``order/show/<id>``); ``None`` when the shop does not know it."""
         text = order_id.strip()
-        if not text.isdigit() or int(text) <= 0:
+        if not (text.isascii() and text.isdigit()) or int(text) <= 0:  # int("²") raises
             return None
         try:
             return await self._show(str(int(text)))
