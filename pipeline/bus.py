@@ -41,6 +41,7 @@ import schemas
 from pipeline.broker import EMBEDDED_CONSUMER_TIMEOUTS
 from pipeline.config import KafkaConfig, SecretRef
 from pipeline.errors import BrokerError, ConfigError, RecordRejected
+from schemas.cloudevents import event_headers
 
 __all__ = [
     "DEFAULT_LINGER_MS",
@@ -586,7 +587,7 @@ class KafkaEventPublisher:
                 event.topic,
                 event.key(),
                 schemas.encode_event(event),
-                schemas.to_headers(schemas.event_attributes(event)),
+                event_headers(event),
             )
             for event in events
         ]

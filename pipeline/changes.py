@@ -17,9 +17,10 @@ Everything here is pure; the poller owns the state.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 import msgspec
 
@@ -42,11 +43,14 @@ from schemas import (
     RefundUpdated,
     new_event,
 )
+from schemas.events import canonical_json
 from schemas.status import TERMINAL_CANCELLATION_STATES, TERMINAL_REFUND_STATES
 
 Record = Order | Refund | Cancellation
 
 _encoder = msgspec.json.Encoder(order="sorted")
+#: A record's sorted JSON split into its top-level fields, each kept as the bytes it was.
+_fields_of = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
 #: Order fields grouped into the parts ``order.updated`` names in ``changed``.
 ORDER_PARTS: Final[dict[str, tuple[str, ...]]] = {
@@ -67,10 +71,12 @@ ORDER_PARTS: Final[dict[str, tuple[str, ...]]] = {
     ),
 }
 _NOT_PARTS: Final = frozenset({"status", "raw_status", "updated_at", "platform", "account"})
+#: A refund's or cancellation's fields left out of its one digest.
+_NOT_RECORD_PARTS: Final = _NOT_PARTS | {"state", "raw_state"}
 
 
-def _digest(value: Any) -> str:
-    return hashlib.blake2b(_encoder.encode(value), digest_size=8).hexdigest()
+def _digest(encoded: bytes) -> str:
+    return hashlib.blake2b(encoded, digest_size=8).hexdigest()
 
 
 def record_id(record: Record) -> str:
@@ -102,23 +108,30 @@ def _status(record: Record) -> tuple[str, str, bool]:
             return record.state.value, record.raw_state, terminal
 
 
-def _parts(record: Record) -> dict[str, str]:
+def _parts(record: Record, record_json: bytes) -> dict[str, str]:
+    """A digest per part, from the record's sorted JSON (:func:`schemas.events.canonical_json`).
+
+    A part's digest is that of the sorted JSON of its fields' values in a list (the record
+    without the status fields for a refund or cancellation). The record's JSON already holds
+    each value's JSON, so it is split instead of encoding every value again: the same bytes.
+    """
+    fields = _fields_of.decode(record_json)
     if isinstance(record, Order):
         return {
-            part: _digest([getattr(record, f) for f in fields])
-            for part, fields in ORDER_PARTS.items()
+            part: _digest(_encoder.encode([fields[f] for f in names]))
+            for part, names in ORDER_PARTS.items()
         }
-    fields = {
-        f: getattr(record, f) for f in record.__struct_fields__ if f not in _NOT_PARTS | {"state"}
-    }
-    fields.pop("raw_state", None)
-    return {"record": _digest(fields)}
+    rest = {f: v for f, v in fields.items() if f not in _NOT_RECORD_PARTS}
+    return {"record": _digest(_encoder.encode(rest))}
 
 
-def fingerprint(record: Record, *, seen_at: dt.datetime) -> Fingerprint:
+def fingerprint(
+    record: Record, *, seen_at: dt.datetime, record_json: bytes | None = None
+) -> Fingerprint:
+    """The record's fingerprint; ``record_json`` is its ``canonical_json`` if already made."""
     status, raw, terminal = _status(record)
     return Fingerprint(
-        parts=_parts(record),
+        parts=_parts(record, canonical_json(record) if record_json is None else record_json),
         status=status,
         raw_status=raw,
         created_at=_created(record, seen_at),
@@ -130,7 +143,8 @@ def detect(
     record: Record, previous: Fingerprint | None, *, now: dt.datetime
 ) -> tuple[AnyEvent | None, Fingerprint]:
     """The event ``record`` deserves given what was last published, and its new fingerprint."""
-    current = fingerprint(record, seen_at=now)
+    record_json = canonical_json(record)
+    current = fingerprint(record, seen_at=now, record_json=record_json)
     if previous is not None:
         # Keep the first creation time we saw for records whose platform gives none.
         current = msgspec.structs.replace(
@@ -146,7 +160,7 @@ def detect(
     )
     if previous is not None and not status_changed and not changed:
         return None, current
-    return _event(record, previous, status_changed, changed, now), current
+    return _event(record, previous, status_changed, changed, now, record_json), current
 
 
 def _event(
@@ -155,8 +169,9 @@ def _event(
     status_changed: bool,
     changed: tuple[str, ...],
     now: dt.datetime,
+    record_json: bytes,
 ) -> AnyEvent:
-    build: Callable[..., AnyEvent] = new_event
+    build: Callable[..., AnyEvent] = functools.partial(new_event, data_json=record_json)
     match record:
         case Order():
             if previous is None:

@@ -1,13 +1,14 @@
 import datetime as dt
+import hashlib
 
 import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.cadence import CostEstimate, plan
-from pipeline.changes import detect
+from pipeline.changes import ORDER_PARTS, detect, fingerprint
 from pipeline.ratelimit import DEFAULT_LIMITS, RateBudget, RateLimit
-from schemas import Invoice, Money, OrderStatus, RefundState, Shipment
+from schemas import Cancellation, Invoice, Money, Order, OrderStatus, Refund, RefundState, Shipment
 from schemas.examples import sample_cancellation, sample_order, sample_refund
 
 NOW = dt.datetime(2026, 3, 14, 12, 0, tzinfo=dt.UTC)
@@ -101,3 +102,31 @@ def test_cost_estimate_follows_what_cycles_cost() -> None:
     for _ in range(30):
         est.observe(4)
     assert 4 <= est.value < 4.1
+
+
+def _reference_parts(record: Order | Refund | Cancellation) -> dict[str, str]:
+    """The fingerprint parts as first defined (kept in checkpoints: they must not drift)."""
+    encoder = msgspec.json.Encoder(order="sorted")
+
+    def digest(value: object) -> str:
+        return hashlib.blake2b(encoder.encode(value), digest_size=8).hexdigest()
+
+    if isinstance(record, Order):
+        return {
+            part: digest([getattr(record, f) for f in fields])
+            for part, fields in ORDER_PARTS.items()
+        }
+    skip = {"status", "raw_status", "updated_at", "platform", "account", "state", "raw_state"}
+    return {
+        "record": digest({f: getattr(record, f) for f in record.__struct_fields__ if f not in skip})
+    }
+
+
+@given(st.sampled_from(sorted(CHANGES)), st.text(max_size=20))
+def test_fingerprints_are_the_digests_checkpoints_already_hold(field: str, note: str) -> None:
+    order = msgspec.structs.replace(sample_order(), note=note or None)
+    if field != "totals":
+        order = msgspec.structs.replace(order, **{field: CHANGES[field]})
+    for record in (order, sample_refund(), sample_cancellation()):
+        assert fingerprint(record, seen_at=NOW).parts == _reference_parts(record)
+    assert fingerprint(sample_order(), seen_at=NOW).parts["items"] == "f63156a1a4c6e0b4"

@@ -66,6 +66,7 @@ from pipeline.ratelimit import RateBudget, RateLimit
 from pipeline.sandbox import Sandbox, SandboxSettings
 from pipeline.sandbox.tenants import default_credentials
 from pipeline.topics import TOPICS, TopicSpec, ensure_topics
+from schemas.cloudevents import event_headers
 
 __all__ = [
     "ORDERS_PER_ACCOUNT",
@@ -626,7 +627,7 @@ async def _process_orders(
                 event, _ = detect(record, None, now=START)
                 if event is not None:
                     schemas.encode_event(event)
-                    schemas.to_headers(schemas.event_attributes(event))
+                    event_headers(event)
                     event.key()
             done += 1
             if done >= limit:
