@@ -9,7 +9,14 @@ A checkpoint is written only after every event up to it was acknowledged by the 
   unchanged order publishes nothing, even across restarts and overlapping windows);
 * ``malformed`` — records the platform returned that could not be mapped, retried by id on
   every sweep until they map (nothing is silently dropped);
-* ``platform_state`` — small per-platform memory the API cannot give back (Softtr's statuses).
+* ``platform_state`` — small per-platform memory the API cannot give back (Softtr's statuses);
+* ``requests`` — the account's recent requests and the writer's lease
+  (:class:`~pipeline.carryover.RequestRecord`), so the next owner counts them in its rate
+  budget. Absent in checkpoints written before it existed (they still load: ``None``).
+
+Besides the end of every pass, a poller saves *progress* while a long pass runs (fingerprints of
+records whose events are acknowledged, never the cursor) and before its lease on the request
+record runs out.
 
 Encoded with msgspec JSON and gzip-compressed by the producer; fingerprints older than the
 account's horizon and in a terminal state are pruned so the record stays small.
@@ -30,6 +37,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
 from pipeline.bus import DEFAULT_TIMEOUT, KafkaEventPublisher, as_config, consumer_kwargs
+from pipeline.carryover import RequestRecord
 from pipeline.config import KafkaConfig
 from pipeline.errors import BrokerError, PipelineError
 from pipeline.topics import CHECKPOINT_MAX_BYTES
@@ -63,6 +71,7 @@ class Checkpoint(msgspec.Struct, kw_only=True):
     swept_at: AwareDatetime | None = None
     platform_state: dict[str, str] = msgspec.field(default_factory=dict)
     written_at: AwareDatetime | None = None
+    requests: RequestRecord | None = None
     version: int = CHECKPOINT_VERSION
 
     @property

@@ -12,6 +12,13 @@ Each cycle, for every stream the platform offers (orders, refunds, cancellations
 4. **publish, then checkpoint** (invariant 1): events are published in chunks and the
    checkpoint — cursor, fingerprints, malformed ids — is saved only once every event of the
    cycle was acknowledged. A crash anywhere repeats work with the same event ids.
+   During a long pass (a backfill) *progress* is saved too, at most every ``progress_every``
+   seconds and only when something changed: the fingerprints of records whose events were
+   acknowledged, never the cursor — a worker killed again and again still gets through.
+5. **rate budget across owners** (:mod:`pipeline.carryover`): every checkpoint carries the
+   account's recent requests and a lease; no poll request leaves without a lease in force
+   (renewed by the budget's ``poll_gate``), and a poller that takes an account over seeds its
+   budget from the newest record before its first request.
 
 When the broker is unreachable the poller stops fetching and retries the *same* events with
 backoff (no unbounded buffering); platform errors back off too; nothing kills the loop.
@@ -25,11 +32,14 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
+import math
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from pipeline import cadence
+import msgspec
+
+from pipeline import cadence, carryover
 from pipeline.adapter import Malformed, PlatformClient
 from pipeline.changes import Record, detect, record_id
 from pipeline.checkpoints import (
@@ -85,6 +95,10 @@ class PollSettings:
     sweep_every: int = 1
     publish_chunk: int = 500
     broker_backoff: tuple[float, float] = (0.5, 30.0)
+    #: Save progress (acknowledged fingerprints) at most this often during a long pass.
+    progress_every: float = 5.0
+    #: Seconds a saved request record lets poll requests go out before a newer one is saved.
+    lease: float = 10.0
     stop_grace: float = 5.0  # a cycle running when asked to stop may finish within this
     refresh_checkpoint: dt.timedelta = dt.timedelta(minutes=5)
     platform_backoff: tuple[float, float] = (5.0, 600.0)
@@ -135,6 +149,11 @@ class AccountPoller:
         #: When each stream's last recent loop began reading (its ``now``).
         self._recent_at: dict[str, dt.datetime] = {}
         self._saved: dict[str, tuple[bytes, dt.datetime]] = {}
+        self._stream: str | None = None  # the stream a pass is reading now
+        self._lease_until: dt.datetime | None = None
+        self._lease_lock = asyncio.Lock()
+        #: Requests of a previous owner counted in the budget at the last load.
+        self.seeded = 0
 
     @property
     def key(self) -> str:
@@ -145,9 +164,12 @@ class AccountPoller:
     async def load(self) -> None:
         """Load every stream's checkpoint (or start one ``horizon`` back)."""
         start = self.clock.now() - self.settings.horizon
+        found: list[Checkpoint] = []
         for stream in self.streams:
             key = checkpoint_key(self.client.platform, self.client.account, stream)
             loaded = await self.store.load(key)
+            if loaded is not None:
+                found.append(loaded)
             self.checkpoints[stream] = loaded or Checkpoint(
                 platform=self.client.platform,
                 account=self.client.account,
@@ -157,6 +179,35 @@ class AccountPoller:
         state = self.checkpoints[self.streams[0]].platform_state if self.streams else {}
         if state and isinstance(self.client, StatefulClient):
             self.client.restore_platform_state(dict(state))
+        # The previous owner's requests count before ours (pipeline.carryover). No checkpoint
+        # at all: a new account, or an owner that died before its first save -- which it makes
+        # before its first request.
+        records = [cp.requests for cp in found if cp.requests is not None]
+        if found:
+            newest = max(records, key=lambda r: r.at) if records else None
+            self.seeded = carryover.seed(self.budget, newest, now=self.clock.now())
+            if self.seeded:
+                log.info(
+                    "%s: %d requests of the previous owner counted in the budget",
+                    self.key,
+                    self.seeded,
+                    extra={"platform": self.client.platform, "account": self.client.account},
+                )
+        self._lease_until = None
+        self.budget.poll_gate = self._renew_lease
+
+    async def _renew_lease(self) -> None:
+        """The budget's poll gate: save a request record unless the lease has half its time left."""
+        if self._lease_fresh() or not self.checkpoints:
+            return
+        async with self._lease_lock:
+            if not self._lease_fresh():
+                await self._checkpoint(self._stream or self.streams[0], force=True)
+
+    def _lease_fresh(self) -> bool:
+        left = self.settings.lease / 2
+        until = self._lease_until
+        return until is not None and self.clock.now() + dt.timedelta(seconds=left) < until
 
     # -- one cycle ----------------------------------------------------------------------------
 
@@ -217,6 +268,7 @@ class AccountPoller:
         start = max(cp.cursor - self.settings.overlap, now - self.settings.horizon)
         self._recent_from[stream] = start
         self._recent_at[stream] = now
+        self._stream = stream
         if start >= end:
             return 0
         sent = await self._process(stream, self._fetch(stream, start, end), now)
@@ -229,6 +281,7 @@ class AccountPoller:
         now = self.clock.now()
         horizon_start = now - self.settings.horizon
         cp.prune(before=horizon_start)
+        self._stream = stream
         if self._recent_from.get(stream, now) <= horizon_start:
             # This cycle's recent loop has just read the whole horizon (a first cycle, or a
             # return after a long absence): a sweep would re-read all of it (2x the requests).
@@ -305,9 +358,20 @@ class AccountPoller:
             if len(pending) >= self.settings.publish_chunk:
                 sent += await self._publish(pending, cp)
                 pending = []
+                # Every record seen so far has its events acknowledged: they may be saved.
+                cp.fingerprints.update(updates)
+                updates.clear()
+                await self._progress(stream)
         sent += await self._publish(pending, cp)
         cp.fingerprints.update(updates)
         return sent
+
+    async def _progress(self, stream: str) -> None:
+        """Save the stream's acknowledged state if the last save is ``progress_every`` old."""
+        last = self._saved.get(stream)
+        age = (self.clock.now() - last[1]).total_seconds() if last else math.inf
+        if age >= self.settings.progress_every:
+            await self._checkpoint(stream)
 
     async def _publish(self, pending: list[tuple[AnyEvent, str]], cp: Checkpoint) -> int:
         if not pending:
@@ -357,21 +421,22 @@ class AccountPoller:
                 )
         return sent
 
-    async def _checkpoint(self, stream: str) -> None:
+    async def _checkpoint(self, stream: str, *, force: bool = False) -> None:
         cp = self.checkpoints[stream]
         if isinstance(self.client, StatefulClient):
             cp.platform_state = self.client.platform_state()
         # Unchanged state is not written again more than every ``refresh_checkpoint`` (a
         # broker that never compacts, like Tansu, keeps every record; a fresh ``written_at``
-        # now and then still shows the account is alive).
+        # now and then still shows the account is alive) -- unless the lease needs renewing.
         now = self.clock.now()
-        cp.written_at = None
-        digest = hashlib.blake2b(encode_checkpoint(cp), digest_size=16).digest()
+        bare = msgspec.structs.replace(cp, written_at=None, requests=None)
+        digest = hashlib.blake2b(encode_checkpoint(bare), digest_size=16).digest()
         last = self._saved.get(stream)
-        if last and last[0] == digest and now - last[1] < self.settings.refresh_checkpoint:
-            cp.written_at = last[1]
+        unchanged = last and last[0] == digest and now - last[1] < self.settings.refresh_checkpoint
+        if unchanged and not force:
             return
         cp.written_at = now
+        cp.requests = carryover.record(self.budget, at=now, lease=self.settings.lease)
         delay, cap = self.settings.broker_backoff
         while True:
             try:
@@ -395,12 +460,20 @@ class AccountPoller:
                 delay = min(cap, delay * 2)
             else:
                 self._saved[stream] = (digest, now)
+                self._lease_until = now + dt.timedelta(seconds=self.settings.lease)
                 return
 
     # -- the loop -----------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         """Cycle until ``stop`` is set; errors back off, never end the loop."""
+        try:
+            await self._run(stop)
+        finally:
+            if self.budget.poll_gate == self._renew_lease:
+                self.budget.poll_gate = None
+
+    async def _run(self, stop: asyncio.Event) -> None:
         delay = self.settings.platform_backoff[0]
         while not stop.is_set():
             started = self.clock.now()

@@ -37,7 +37,8 @@ import asyncio
 import collections
 import enum
 import math
-from collections.abc import Generator, Iterator, Mapping
+import secrets
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any
 
@@ -242,6 +243,14 @@ class RateBudget:
     ) -> None:
         self.limit = limit
         self.margin = margin
+        #: Tells this budget's request records from another process's (pipeline.carryover).
+        self.token = secrets.token_hex(8)
+        #: Awaited after a poll slot was granted, before the request leaves: the poller renews
+        #: its request record there (pipeline.carryover). Raising gives the slot back.
+        self.poll_gate: Callable[[], Awaitable[None]] | None = None
+        #: (burst, requests per second) of the poll pacer: at most ``burst + rate * T`` polls
+        #: in any ``T`` seconds.
+        self.pace: tuple[int, float] | None = None
         self._pacer: AsyncLimiter | None = None
         if pace_slices is not None:
             if pace_slices < 1:
@@ -249,9 +258,9 @@ class RateBudget:
             shortest = min(limit.windows, key=lambda w: w.period)
             burst = max(1, shortest.poll_limit // pace_slices)
             # Capacity ``burst``, drained at poll_limit per period: the window's poll rate.
-            self._pacer = AsyncLimiter(
-                burst, (shortest.period + margin) * burst / max(1, shortest.poll_limit)
-            )
+            period = (shortest.period + margin) * burst / max(1, shortest.poll_limit)
+            self._pacer = AsyncLimiter(burst, period)
+            self.pace = (burst, burst / period)
         shared_logs = shared_logs or {}
         # (window, enforced period, log): a shared window uses the platform-wide log if given.
         self._windows = [
@@ -265,6 +274,10 @@ class RateBudget:
         self._counters = {lane: _Counters() for lane in Lane}
         self._blocked_until = -math.inf
         self._timer: asyncio.TimerHandle | None = None
+        # This account's own requests (both lanes) over the longest window, whatever the logs
+        # share with other accounts: what a request record carries to the next owner.
+        self._history = WindowLog()
+        self._longest = max(w.period for w in limit.windows) + margin
 
     def acquire(self, lane: Lane = Lane.POLL) -> _Acquisition:
         """Wait for a slot in every window, commands before polls."""
@@ -331,6 +344,30 @@ class RateBudget:
             interval = max(interval, period / k if k else n * period / cap)
         return interval
 
+    def recent(self) -> list[float]:
+        """Ages (seconds before now, oldest first) of this account's requests still inside
+        its longest window, seeded ones included."""
+        now = self._now()
+        self._history.prune(now, self._longest)
+        return [now - t for t in self._history.times]
+
+    def seed(self, ages: Iterable[float]) -> int:
+        """Count requests made ``ages`` seconds ago (by another owner of the account) in every
+        window, as if this budget had granted them. Returns how many were counted.
+
+        Each window keeps at most its ``limit`` newest entries: a window never truly held more,
+        so dropping the oldest surplus never lets a request through that the truth would not.
+        """
+        now = self._now()
+        times = sorted(now - max(0.0, a) for a in ages)
+        for w, period, log in [*self._windows, (None, self._longest, self._history)]:
+            merged = sorted([*log.times, *(t for t in times if t + period > now)])
+            if w is not None:
+                merged = merged[-w.limit :]
+            log.times = collections.deque(merged)
+        self._dispatch()
+        return len(times)
+
     # -- internals --------------------------------------------------------------------------
 
     def _now(self) -> float:
@@ -350,10 +387,11 @@ class RateBudget:
     def _grant(self, lane: Lane, now: float) -> None:
         for _, _, log in self._windows:
             log.times.append(now)
+        self._history.times.append(now)
         self._counters[lane].acquired += 1
 
     def _give_back(self, lane: Lane, stamp: float) -> None:
-        for _, _, log in self._windows:
+        for log in [*(log for _, _, log in self._windows), self._history]:
             # Equal stamps are interchangeable; a pruned one needs no giving back.
             if stamp in log.times:
                 log.times.remove(stamp)
@@ -382,6 +420,18 @@ class RateBudget:
                 fut.set_result(now)
 
     async def _acquire(self, lane: Lane) -> float:
+        stamp = await self._take(lane)
+        gate = self.poll_gate
+        if lane is Lane.POLL and gate is not None:
+            try:
+                await gate()
+            except BaseException:
+                self._give_back(lane, stamp)  # the request never left
+                self._dispatch()
+                raise
+        return stamp
+
+    async def _take(self, lane: Lane) -> float:
         if lane is Lane.POLL and self._pacer is not None:
             await self._pacer.acquire()  # cancellation-safe; spends nothing of the exact log
         loop = asyncio.get_running_loop()

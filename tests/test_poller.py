@@ -190,7 +190,13 @@ async def test_a_crash_before_the_checkpoint_repeats_with_identical_ids(pazarama
     with pytest.raises(RuntimeError):
         await poller.cycle()
     first = list(pazarama.publisher.events)
-    assert 0 < len(first) < 30 and pazarama.store.saves == 0
+    assert 0 < len(first) < 30
+    # Saved once, before the first request (the request record's lease): the cursor did not
+    # move and no fingerprint is kept (the clock stood still: no progress save was due).
+    assert pazarama.store.saves == 1
+    (saved,) = [await pazarama.store.load(k) for k in pazarama.store.saved if k.endswith("orders")]
+    assert saved is not None and saved.cursor == poller.checkpoints["orders"].cursor
+    assert saved.fingerprints == {} and saved.requests is not None
     pazarama.publisher.crash_after = None
     await pazarama.poller(publish_chunk=10).cycle()  # the restarted worker
     ids = [e.id for e in pazarama.publisher.events]
@@ -287,3 +293,65 @@ async def test_unchanged_checkpoints_are_not_rewritten_every_cycle(pazarama: Rig
     pazarama.clock.advance(600)
     await poller.cycle()  # the cursor moved: written again
     assert pazarama.store.saves > saves
+
+
+async def test_a_backfill_killed_after_acknowledged_chunks_resumes_after_them(
+    pazarama: Rig,
+) -> None:
+    poller = pazarama.poller(publish_chunk=10, progress_every=0)
+    pazarama.publisher.crash_after = 25  # two chunks acknowledged, the third never is
+    with pytest.raises(RuntimeError):
+        await poller.cycle()
+    first = list(pazarama.publisher.events)
+    assert len(first) == 20
+    pazarama.publisher.crash_after = None
+    await pazarama.poller(publish_chunk=10, progress_every=0).cycle()  # the next owner
+    rest = pazarama.publisher.events[len(first) :]
+    assert not {e.id for e in first} & {e.id for e in rest}  # nothing acknowledged is repeated
+    world = pazarama.sandbox.world
+    created = {e.subject for e in pazarama.publisher.of_type("order.created")}
+    assert created == {o.id for o in world.orders}  # nothing missing
+    assert len(pazarama.publisher.events) == 30 + len(world.cancellations) + len(world.refunds)
+
+
+async def test_progress_is_saved_no_more_often_than_progress_every(pazarama: Rig) -> None:
+    poller = pazarama.poller(publish_chunk=10)  # progress_every 5 s; the clock stands still
+    pazarama.publisher.crash_after = 25
+    with pytest.raises(RuntimeError):
+        await poller.cycle()
+    saved = await pazarama.store.load("pazarama:main:orders")
+    assert saved is not None and saved.fingerprints == {}  # only the lease's save, at the start
+
+
+def _watched(rig: Rig, paths: list[list[str]]) -> Any:
+    """A ``save`` that notes which requests the sandbox had seen when it was called."""
+    save = rig.store.save
+
+    async def watched(cp: Any) -> None:
+        paths.append([e.path for e in rig.sandbox.log.entries])
+        await save(cp)
+
+    return watched
+
+
+async def test_a_new_owner_counts_the_requests_of_the_previous_one() -> None:
+    async for rig in _rig("pazarama", orders=30):
+        first_saves: list[list[str]] = []
+        rig.store.save = _watched(rig, first_saves)  # type: ignore[method-assign]
+        limit = RateLimit.from_config(per_minute=1000)
+        old = rig.poller(budget=RateBudget(limit, pace_slices=10))
+        await old.cycle(sweep=True)
+        made = len(old.budget.recent())  # both lanes: the token request too
+        # The lease was saved before the first poll request (only the token's went before).
+        assert all(p.endswith("/connect/token") for p in first_saves[0]), first_saves[0]
+        rig.clock.advance(20)
+        new = rig.poller(budget=RateBudget(limit, pace_slices=10))
+        await new.load()
+        # Every request of the old owner, and those it may have sent after its last record
+        # (within its lease, at its pace: burst 100 + 1000/min for 10 s).
+        assert made < new.seeded <= made + 100 + 167
+        assert new.budget.usage().windows[0].used == new.seeded
+        again = rig.poller(budget=new.budget)  # the same process takes it back: not twice
+        await new.cycle()
+        await again.load()
+        assert again.seeded == 0

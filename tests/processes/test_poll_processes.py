@@ -328,11 +328,6 @@ async def test_a_30s_broker_outage_loses_nothing_and_the_worker_recovers_by_itse
 @pytest.mark.skipif(
     not os.environ.get("PIPELINE_SLOW_TESTS"), reason="about 70 s: set PIPELINE_SLOW_TESTS=1"
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="a new owner starts with an empty rate budget although the killed owner spent the "
-    "platform's window a moment ago (budgets are per process, not carried over)",
-)
 @pytest.mark.timeout(240)
 async def test_a_new_owner_stays_within_the_limit_the_killed_owner_used(
     broker: EmbeddedBroker, kit: Any

@@ -1,0 +1,112 @@
+"""An account's rate budget carried from one owner to the next (DESIGN invariants 5 and 6).
+
+Budgets live in a worker's memory. When an account moves (a worker killed and its accounts
+taken over, or a rebalance), the new owner must count what the old one spent in the platform's
+current windows, or it could send a second full window's worth (Web Servis: 25 a minute per
+shop; E-Çarşı: 1000 a day per token). So every poll checkpoint carries a
+:class:`RequestRecord`: the account's requests of the last longest window, bucketed, and a
+*lease*.
+
+**Writer's promise.** A poller sends no poll request before it has saved a record, and none at
+or after ``at + lease`` unless it saved a newer one first (the budget's ``poll_gate`` renews the
+record after a slot is granted and before the request leaves).
+
+**Reader's rule** (:func:`seed`), when an account is loaded and its newest record was written by
+another budget:
+
+* the recorded requests count in every window at their recorded age plus the time since ``at``
+  (ages are rounded *down* when recorded: a request counts as later, so longer);
+* requests made after the record but before the lease ended are unknown: they happened by
+  ``min(now, at + lease)`` and within ``T = min(elapsed, lease)`` seconds, so there were at most
+  ``burst + rate * T`` of them under the writer's poll pacing, and at most ``limit * ceil(T /
+  period)`` per window. That many are counted at ``min(now, at + lease)`` (as late as they can
+  have been);
+* each window keeps at most its ``limit`` newest entries (it never truly held more).
+
+**Without a record** (a checkpoint written before records existed) nothing is known: one full
+shortest window is counted now, i.e. the first poll request waits out one shortest window, and a
+longer window is charged that many requests. Not a proof for a longer window whose earlier use
+is unknown (E-Çarşı's day); it is the one-off cost of an upgrade.
+
+Not covered: the commands lane. Appliers own accounts through another consumer group, often in
+another process, and spend the same platform limit with a budget of their own; their requests
+are neither recorded here nor seeded (a worker running both roles records its applier's requests
+for the account too, but a gap after the record is bounded by the *poll* pacing only). Clocks of
+the workers are assumed in sync to within the budget's margin (1 s).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import msgspec
+
+from pipeline.ratelimit import RateBudget
+from schemas.times import AwareDatetime
+
+#: Ages up to this many seconds are recorded to the second, older ones to the minute (the record
+#: of E-Çarşı's 1000/day stays under a few hundred buckets).
+FINE_AGES = 600.0
+
+
+class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """The requests one owner made for an account, as of ``at`` (see the module docstring)."""
+
+    at: AwareDatetime
+    #: The writing budget's token: a record this budget wrote itself is never seeded again.
+    writer: str
+    #: Seconds after ``at`` in which the writer may still send poll requests without a newer record.
+    lease: float
+    #: ``(age in whole seconds before at, requests)``, oldest first; ages are rounded down.
+    ages: list[tuple[int, int]] = msgspec.field(default_factory=list)
+    #: The writer's poll pacing ``(burst, requests per second)``; None: not paced.
+    pace: tuple[int, float] | None = None
+
+    @property
+    def requests(self) -> int:
+        return sum(n for _, n in self.ages)
+
+
+def record(budget: RateBudget, *, at: dt.datetime, lease: float) -> RequestRecord:
+    """What ``budget`` spent in its longest window, as of ``at``."""
+    buckets: dict[int, int] = {}
+    for age in budget.recent():
+        whole = int(age) if age < FINE_AGES else int(age // 60) * 60
+        buckets[whole] = buckets.get(whole, 0) + 1
+    return RequestRecord(
+        at=at,
+        writer=budget.token,
+        lease=lease,
+        ages=sorted(buckets.items(), reverse=True),
+        pace=budget.pace,
+    )
+
+
+def unknown_after(budget: RateBudget, rec: RequestRecord, gap: float) -> int:
+    """At most how many poll requests the writer of ``rec`` sent in ``gap`` seconds after it."""
+    if gap <= 0:
+        return 0
+    bound = min(w.limit * math.ceil(gap / w.period) for w in budget.limit.windows)
+    if rec.pace is not None:
+        burst, rate = rec.pace
+        bound = min(bound, burst + math.ceil(rate * gap))
+    return bound
+
+
+def seed(budget: RateBudget, rec: RequestRecord | None, *, now: dt.datetime) -> int:
+    """Count the requests of the previous owner in ``budget``; returns how many were counted.
+
+    ``rec`` is None when the account has checkpoints but none carries a record (see the module
+    docstring). A record written by ``budget`` itself is skipped: its requests are in it already.
+    """
+    if rec is None:
+        shortest = min(budget.limit.windows, key=lambda w: w.period)
+        return budget.seed([0.0] * shortest.limit)
+    if rec.writer == budget.token:
+        return 0
+    elapsed = max(0.0, (now - rec.at).total_seconds())
+    gap = min(elapsed, rec.lease)
+    ages = [elapsed + age for age, n in rec.ages for _ in range(n)]
+    ages += [elapsed - gap] * unknown_after(budget, rec, gap)
+    return budget.seed(ages)
