@@ -2,9 +2,9 @@
 
 :func:`producer_kwargs`, :func:`consumer_kwargs` and :func:`admin_kwargs` turn the ``[kafka]``
 section into aiokafka keyword arguments with *our* defaults (DESIGN "Brokers"): ``acks="all"``,
-no auto-commit, gzip, bounded request timeouts, TLS from ``ssl_*`` files and SASL credentials
-resolved from their :class:`~pipeline.config.SecretRef` (wrapped in :class:`Redacted`, so a
-logged or printed kwargs dict shows ``'***'``).
+no auto-commit, zstd (``kafka.compression``), bounded request timeouts, TLS from ``ssl_*``
+files and SASL credentials resolved from their :class:`~pipeline.config.SecretRef` (wrapped in
+:class:`Redacted`, so a logged or printed kwargs dict shows ``'***'``).
 
 :class:`KafkaEventPublisher` is the publisher the poller depends on (:class:`EventPublisher`):
 ``publish(events)`` returns only once the broker acknowledged *every* event, and raises
@@ -33,7 +33,7 @@ from types import TracebackType
 from typing import Any, Final, Literal, Protocol, Self
 
 import msgspec
-from aiokafka import AIOKafkaClient, AIOKafkaProducer
+from aiokafka import AIOKafkaClient, AIOKafkaProducer, codec
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from aiokafka.helpers import create_ssl_context
 
@@ -170,10 +170,28 @@ def producer_kwargs(
         linger_ms=linger_ms,
         max_batch_size=max_batch_size,
         max_request_size=max_request_size,
-        compression_type="gzip",
+        compression_type=_compression(cfg),
         request_timeout_ms=int(timeout * 1000),
     )
     return kwargs
+
+
+def _compression(cfg: KafkaConfig) -> str | None:
+    """aiokafka's ``compression_type`` for ``kafka.compression``; a codec whose library is
+    missing is a :class:`ConfigError` now rather than at the first send."""
+    if cfg.compression == "none":
+        return None
+    available = {
+        "gzip": codec.has_gzip,
+        "zstd": codec.has_zstd,
+        "lz4": codec.has_lz4,
+        "snappy": codec.has_snappy,
+    }[cfg.compression]
+    if not available():
+        raise ConfigError(
+            f"compression {cfg.compression} needs the cramjam package", path="kafka.compression"
+        )
+    return cfg.compression
 
 
 def consumer_kwargs(

