@@ -65,6 +65,15 @@ def _cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seconds(text: str) -> float:
+    from pipeline.config import parse_duration
+
+    try:
+        return parse_duration(text).total_seconds()
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _cmd_sandbox(args: argparse.Namespace) -> int:
     from pipeline.sandbox import SandboxSettings
     from pipeline.up import run_sandboxes
@@ -197,6 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="run the workers and the live view for this configuration's accounts instead of "
         "the sandboxes (the embedded broker if it names no kafka.bootstrap)",
+    )
+    up.add_argument(
+        "--for",
+        dest="duration",
+        type=_seconds,
+        default=None,
+        metavar="DURATION",
+        help="stop after this long (90s, 2m) as Ctrl-C would, with the summary",
     )
     up.set_defaults(func=_cmd_up)
 

@@ -13,7 +13,9 @@ teams would send, through ``commands.v1`` like any other producer, so the whole 
 * a cancellation request → ``cancellation.decide`` approve.
 
 Only commands the platform supports are sent (its declared capabilities); the applier would
-answer ``unsupported`` anyway, but a demo should show the useful path.
+answer ``unsupported`` anyway, but a demo should show the useful path. A platform whose document
+has no write API at all (Web Servis) gets the first few ``order.set_status preparing`` anyway, so
+the loop is visible there too: each is answered ``unsupported`` without a request.
 """
 
 from __future__ import annotations
@@ -64,17 +66,26 @@ class DemoDriver:
         consumer_factory: Callable[[], AIOKafkaConsumer],
         seed: int = 1,
         ship_after: float = 5.0,
+        read_only_samples: int = 3,
     ) -> None:
         self._publisher = publisher
         self._consumer_factory = consumer_factory
         self._rng = random.Random(seed)
         self._ship_after = ship_after
         self._later: list[tuple[float, AnyCommand]] = []
+        self._read_only_samples = read_only_samples
+        self._read_only_sent: Counter[str] = Counter()
         self.sent: Counter[str] = Counter()
 
     def _supports(self, platform: str, command_type: str) -> bool:
         try:
             return command_type in platforms.get(platform).capabilities.commands
+        except Exception:  # noqa: BLE001 - an unknown platform simply gets nothing
+            return False
+
+    def _read_only(self, platform: str) -> bool:
+        try:
+            return not platforms.get(platform).capabilities.commands
         except Exception:  # noqa: BLE001 - an unknown platform simply gets nothing
             return False
 
@@ -114,7 +125,14 @@ class DemoDriver:
                 n = f"{order.platform}-{order.account}-{order.order_id}"
                 can_ship = self._supports(order.platform, "order.ship")
                 can_set = self._supports(order.platform, "order.set_status")
-                if can_set:
+                account = f"{order.platform}:{order.account}"
+                sample = (
+                    self._read_only(order.platform)
+                    and self._read_only_sent[account] < self._read_only_samples
+                )
+                if sample:  # answered `unsupported` without a request: the loop is visible
+                    self._read_only_sent[account] += 1
+                if can_set or sample:
                     await self._send(
                         SetStatus(command_id=f"demo-prep-{n}", status=OrderStatus.PREPARING, **base)
                     )

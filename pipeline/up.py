@@ -1,10 +1,10 @@
 """``pipeline up`` and the worker roles' process entry points.
 
 ``pipeline up`` starts everything embedded in one process: the broker, every platform sandbox
-with a steady flow of orders, and the poll role with one account per sandbox (its secrets are
-the sandboxes' ``sandbox-<key>`` values, passed by reference like any other). It says plainly
-what is not part of it yet (the appliers). It runs until Ctrl-C or SIGTERM and then stops each
-part within a bound.
+with a steady flow of orders, the poll and apply roles with one account per sandbox (its secrets
+are the sandboxes' ``sandbox-<key>`` values, passed by reference like any other), the demo
+driver and the live view. It runs until Ctrl-C or SIGTERM (or ``--for`` elapses) and then stops
+each part within a bound and prints a summary.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import signal
 import sys
 import time
@@ -30,9 +31,17 @@ from pipeline.metrics import MetricsConfig
 from pipeline.sandbox import Sandbox, SandboxSettings, ServedSandbox, serve
 from pipeline.worker import Worker, prepare_accounts
 
-# Small enough that every platform (Web Servis: 25 requests/min, one per order) shows events
-# within the first minute; orders keep arriving.
-DEMO_SETTINGS = SandboxSettings(seed=7, initial_orders=20, arrival_rate_per_hour=60.0)
+# A poll publishes in chunks of 500 events (a small backlog goes out when its read ends), and polls
+# are paced at the shortest window's rate (ratelimit.py): Web Servis costs one request per order
+# at 25/min, so 20 backlog orders took ~48 s before its first event; 8 take ~20 s, and every
+# platform shows events and command results well within the first minute. Orders keep arriving
+# (one a minute per platform). The backfill reaches a week back, and so does the demo accounts'
+# horizon: C2C lists one day per request, and 30 days of which 23 are empty cost 30 paced
+# requests (~26 s) before its first event; 7 cost ~7.
+DEMO_SETTINGS = SandboxSettings(
+    seed=7, initial_orders=8, history=dt.timedelta(days=7), arrival_rate_per_hour=60.0
+)
+DEMO_HORIZON = "7d"
 
 
 def build_sandboxes(
@@ -68,11 +77,20 @@ def _stop_on_signals() -> Iterator[asyncio.Event]:
 async def run_up(
     args: argparse.Namespace, out: TextIO = sys.stdout, *, config: Config | None = None
 ) -> None:
+    seconds: float | None = getattr(args, "duration", None)
     with _stop_on_signals() as stop:
-        if config is None:
-            await _run_up(stop, out)
-        else:
-            await _run_configured(config, stop, out)
+        # `--for`: a bounded run (demos, CI) ends exactly as a Ctrl-C would.
+        timer = (
+            None if seconds is None else asyncio.get_running_loop().call_later(seconds, stop.set)
+        )
+        try:
+            if config is None:
+                await _run_up(stop, out)
+            else:
+                await _run_configured(config, stop, out)
+        finally:
+            if timer is not None:
+                timer.cancel()
     print("stopped", file=out, flush=True)
 
 
@@ -92,10 +110,11 @@ async def _run_configured(config: Config, stop: asyncio.Event, out: TextIO) -> N
             file=out,
             flush=True,
         )
+        first = liveview.FirstSeen()
         async with asyncio.TaskGroup() as group:
             group.create_task(worker.run(stop))
-            group.create_task(liveview.run_view(worker, stop, out))
-        print(liveview.summary(worker, time.monotonic() - started), file=out)
+            group.create_task(liveview.run_view(worker, stop, out, first=first))
+        print(liveview.summary(worker, time.monotonic() - started, first), file=out)
 
 
 def sandbox_config(served: list[ServedSandbox], bootstrap: str) -> tuple[Config, dict[str, str]]:
@@ -116,6 +135,7 @@ def sandbox_config(served: list[ServedSandbox], bootstrap: str) -> tuple[Config,
                 token_url=s.root_url + "/connect/token",
                 credentials=credentials,
                 poll_interval="5s",
+                horizon=DEMO_HORIZON,
             )
         )
     return Config(kafka=KafkaConfig(bootstrap=bootstrap), accounts=accounts), environ
@@ -137,6 +157,7 @@ async def _run_up(stop: asyncio.Event, out: TextIO) -> None:
             flush=True,
         )
         started = time.monotonic()
+        first = liveview.FirstSeen()
         async with KafkaEventPublisher(broker.bootstrap, embedded=True) as publisher:
             driver = DemoDriver(
                 publisher=publisher,
@@ -160,8 +181,8 @@ async def _run_up(stop: asyncio.Event, out: TextIO) -> None:
                     print(f"metrics: {metrics.url}/metrics (also /healthz, /readyz)", file=out)
                 group.create_task(worker.run(stop))
                 group.create_task(_after_topics(driver, stop))
-                group.create_task(liveview.run_view(worker, stop, out, extra=sent))
-        print(liveview.summary(worker, time.monotonic() - started), file=out)
+                group.create_task(liveview.run_view(worker, stop, out, extra=sent, first=first))
+        print(liveview.summary(worker, time.monotonic() - started, first), file=out)
 
 
 async def _after_topics(driver: DemoDriver, stop: asyncio.Event) -> None:

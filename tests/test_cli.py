@@ -69,16 +69,44 @@ def test_sandbox_serves_one_platform_on_the_given_port() -> None:
     _stop(proc)
 
 
-def test_up_runs_the_whole_loop_and_prints_a_summary_on_ctrl_c() -> None:
-    proc = _start("up")
+PLATFORMS = ("c2c", "ecarsi", "pazarama", "softtr", "webservis")
+
+
+def _rows(text: str) -> dict[str, tuple[int, int]]:
+    """The live view's (or summary's) last row per platform: (events, command results)."""
+    rows: dict[str, tuple[int, int]] = {}
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) == 11 and words[0] in PLATFORMS and words[1].isdigit():
+            rows[words[0]] = (int(words[1]), sum(int(w) for w in words[3:8]))
+    return rows
+
+
+@pytest.mark.timeout(120)
+def test_up_shows_events_and_command_results_for_every_platform_then_a_summary() -> None:
+    # `--for` bounds the run; the test stops it with Ctrl-C as soon as the view shows the
+    # whole loop (events and command results on all five platforms), as a user would.
+    proc = _start("up", "--for", "90s")
     lines = "".join(_read_until(proc, "Ctrl-C stops", timeout=30))
     assert "bootstrap=127.0.0.1:" in lines
-    for platform in ("c2c", "ecarsi", "pazarama", "softtr", "webservis"):
+    for platform in PLATFORMS:
         assert f"sandbox {platform}" in lines
-    view = "".join(_read_until(proc, "demo driver sent", timeout=30))
-    assert "events" in view and "applied" in view
+    seen = ""
+    while True:
+        seen += "".join(_read_until(proc, "demo driver sent", timeout=30))
+        rows = _rows(seen)
+        if len(rows) == len(PLATFORMS) and all(e > 0 and r > 0 for e, r in rows.values()):
+            break
+    assert "webservis: no write API" in seen
     out = _stop(proc)
-    assert "summary after" in out and "stopped" in out
+    assert "summary after" in out and out.rstrip().endswith("stopped")
+    summary = out[out.index("summary after") :]
+    rows = _rows(summary)
+    assert sorted(rows) == sorted(PLATFORMS)
+    assert all(events > 0 and results > 0 for events, results in rows.values()), summary
+    first = summary[summary.index("first after") :].splitlines()[1:6]
+    assert [line.split()[0] for line in first] == sorted(PLATFORMS)
+    assert not any("none" in line for line in first), summary
 
 
 def test_schemas_check_reports_up_to_date(capsys: pytest.CaptureFixture[str]) -> None:
@@ -110,7 +138,7 @@ def test_up_with_a_config_runs_its_accounts_on_the_embedded_broker(tmp_path: Pat
             "T_PASS": "sandbox-password",
         }
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "up", "--config", str(config)],
+            [sys.executable, "-m", "pipeline.cli", "up", "--config", str(config), "--for", "12s"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -119,9 +147,9 @@ def test_up_with_a_config_runs_its_accounts_on_the_embedded_broker(tmp_path: Pat
         )
         lines = "".join(_read_until(proc, "Ctrl-C stops", timeout=30))
         assert "embedded broker" in lines and "1 accounts" in lines
-        view = "".join(_read_until(proc, "ev/s", timeout=30))
-        assert "events" in view
-        out = _stop(proc)
-        assert "summary after" in out
+        out, _ = proc.communicate(timeout=40)  # `--for 12s` ends it as a Ctrl-C would
+        assert proc.returncode == 0, out
+        assert "ev/s" in out and "summary after" in out and out.rstrip().endswith("stopped")
+        assert _rows(out[out.index("summary after") :])["softtr"][0] > 0
     finally:
         _stop(sandbox)
