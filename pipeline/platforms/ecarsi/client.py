@@ -397,6 +397,11 @@ class EcarsiClient:
                 yield self._malformed(ctx, record_id, exc)
                 continue
             order_id = str(row.order_id).strip()
+            if not order_id:  # its detail would be "GET /orders/", the list itself
+                yield self._malformed(
+                    ctx, record_id, ctx.error(PlatformDecodeError, "empty order_id")
+                )
+                continue
             if order_id in seen or not start <= when < end:
                 continue
             seen.add(order_id)
@@ -419,7 +424,7 @@ class EcarsiClient:
                         PlatformDecodeError, f"order {order_id} is listed but its detail is 404"
                     )
                 order = map_order_detail(detail, account=self.account)
-        except PlatformDecodeError as exc:
+        except (PlatformDecodeError, RejectedError) as exc:  # this order's, not the poll's
             return self._malformed(ctx, order_id, exc)
         self._cache[order_id] = _Cached(fingerprint, order)
         self._cache.move_to_end(order_id)
