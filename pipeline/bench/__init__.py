@@ -60,6 +60,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     apply.add_argument("rest", nargs=argparse.REMAINDER, help="options of `bench apply`")
     apply.set_defaults(func=_run_apply)
+    from pipeline.bench.chaos_cli import add_parsers as _add_check_and_chaos
+
+    _add_check_and_chaos(benches)
 
 
 def _run_apply(args: argparse.Namespace) -> int:

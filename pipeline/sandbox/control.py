@@ -16,6 +16,9 @@ GET      /_sandbox/limits             rate-limit violations and admissions per r
 DELETE   /_sandbox/limits             reset windows and counters
 POST     /_sandbox/tokens/expire      revoke every issued token → ``{"revoked": n}``
 GET      /_sandbox/state[?tenant=x]   ground truth: orders, records, writes per tenant
+GET      /_sandbox/audit              the invariant checker's side: limits replayed on the log,
+                                      the truth read through the platform's own adapter,
+                                      applied writes, faults fired (pipeline.checker.remote)
 POST     /_sandbox/orders             ``{"count": n, "tenant": "main"}``: n new orders now
 POST     /_sandbox/tenants            ``{"label", "credentials"?, "initial_orders"?}``
 =======  ===========================  =====================================================
@@ -174,6 +177,11 @@ def control_routes(sandbox: Sandbox) -> list[web.RouteDef]:
             }
         )
 
+    async def audit(request: web.Request) -> web.Response:
+        from pipeline.checker.remote import audit_sandbox  # the checker imports the sandbox
+
+        return _reply(await audit_sandbox(sandbox, f"{request.scheme}://{request.host}"))
+
     async def spawn(request: web.Request) -> web.Response:
         wanted = await _decode(request, _Spawn)
         tenant = sandbox.tenants.get(wanted.tenant)
@@ -213,6 +221,7 @@ def control_routes(sandbox: Sandbox) -> list[web.RouteDef]:
         web.delete(f"{p}/limits", reset_limits),
         web.post(f"{p}/tokens/expire", expire_tokens),
         web.get(f"{p}/state", state),
+        web.get(f"{p}/audit", audit),
         web.post(f"{p}/orders", spawn),
         web.post(f"{p}/tenants", add_tenant),
     ]

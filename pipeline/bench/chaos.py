@@ -1,0 +1,391 @@
+"""``pipeline bench chaos --minutes N [--workers K] [--seed S]``: the promises under chaos.
+
+Real processes: an embedded broker behind a :class:`~pipeline.netproxy.TcpProxy` (the workers
+know only the proxy), the five sandboxes in a child process (:mod:`.chaos_sandboxes`) with
+faults on (:data:`.chaos_driver.BASE_FAULTS`), and K ``pipeline run --config`` workers. The
+driver follows a seeded :func:`.chaos_schedule.plan`: SIGKILLs and restarts workers, cuts the
+broker, storms a platform with errors, expires tokens, and sends command bursts with invalid
+commands and poison bytes. Then it settles: faults off, broker up, every worker running, until
+every command has its result and every frequently polled stream completed a cycle begun after
+the chaos (bounded); stops the workers with SIGTERM; and runs the whole invariant check
+(:func:`pipeline.checker.remote.check_remote`). Exit status 0 only with zero violations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from pipeline.bench.chaos_driver import Bursts, SandboxControl
+from pipeline.bench.chaos_schedule import Step, plan
+from pipeline.broker import EmbeddedBroker, find_free_port
+from pipeline.checker import read_topics
+from pipeline.checker.remote import Audit, check_remote
+from pipeline.checker.report import Report
+from pipeline.netproxy import TcpProxy
+from pipeline.testbed import SandboxAccount, WorkerProcess, send_commands, write_config
+from pipeline.topics import ensure_topics
+from schemas import decode_result, topics
+
+__all__ = ["ChaosFigures", "run_chaos"]
+
+
+class ChaosFigures(msgspec.Struct, kw_only=True):
+    minutes: float
+    workers: int
+    seed: int
+    faults: dict[str, int] = msgspec.field(default_factory=dict)  # fired, by kind
+    storms: int = 0
+    token_expiries: int = 0
+    kills: int = 0
+    cuts: int = 0
+    cut_s: float = 0.0
+    commands_sent: int = 0
+    invalid_sent: int = 0
+    poison_sent: int = 0
+    events: int = 0
+    distinct_events: int = 0
+    repeats: int = 0
+    commands: int = 0
+    results: dict[str, int] = msgspec.field(default_factory=dict)
+    result_repeats: int = 0
+    dead_letters: int = 0
+    own_budget_exceeded: dict[str, int] = msgspec.field(default_factory=dict)
+    effects: int = 0
+    requests: int = 0
+    violations: dict[str, int] = msgspec.field(default_factory=dict)
+    examples: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    settle_s: float = 0.0
+    settled: bool = False
+    wall_s: float = 0.0
+
+    @property
+    def total_violations(self) -> int:
+        return sum(self.violations.values())
+
+
+@dataclass
+class _Run:
+    minutes: float
+    workers: int
+    seed: int
+    tmp: Path
+    proxy: TcpProxy
+    control: SandboxControl
+    accounts: list[SandboxAccount]
+    config: Path
+    environ: dict[str, str]
+    progress: Any
+    procs: list[WorkerProcess] = field(default_factory=list)
+    figures: ChaosFigures = field(init=False)
+    bursts: Bursts = field(init=False)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    produced: set[str] = field(default_factory=set)  # command ids acknowledged by the broker
+
+    def __post_init__(self) -> None:
+        self.figures = ChaosFigures(minutes=self.minutes, workers=self.workers, seed=self.seed)
+        self.bursts = Bursts(self.accounts, self.seed)
+
+    async def start_workers(self) -> None:
+        for n in range(self.workers):
+            name = f"worker-{n}"
+            proc = WorkerProcess(name, self.config, self.environ, self.tmp, role="run")
+            self.procs.append(await proc.start())
+
+    async def step(self, step: Step) -> None:
+        match step.action:
+            case "cut":
+                self.tasks.add(asyncio.create_task(self._cut(step.seconds)))
+            case "kill":
+                proc = self.procs[step.worker or 0]
+                if not proc.running or sum(p.running for p in self.procs) < len(self.procs):
+                    return  # another victim is still down: keep one alive
+                self.tasks.add(asyncio.create_task(self._kill(proc, step.seconds)))
+            case "burst":
+                self.tasks.add(asyncio.create_task(self._burst(step.size)))
+            case "storm":
+                self.tasks.add(asyncio.create_task(self._storm(step)))
+            case "tokens":
+                await self.control.expire_tokens(step.platform or topics.PLATFORMS[0])
+                self.figures.token_expiries += 1
+
+    async def _cut(self, seconds: float) -> None:
+        self.progress(f"broker cut for {seconds:.0f} s")
+        await self.proxy.cut()
+        self.figures.cuts += 1
+        started = time.monotonic()
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            await self.proxy.restore()
+            self.figures.cut_s += time.monotonic() - started
+
+    async def _kill(self, proc: WorkerProcess, delay: float) -> None:
+        self.progress(f"SIGKILL {proc.name}, restart in {delay:.0f} s")
+        await proc.kill()
+        self.figures.kills += 1
+        await asyncio.sleep(delay)
+        await proc.start()
+
+    async def _storm(self, step: Step) -> None:
+        platform = step.platform or topics.PLATFORMS[0]
+        rule: dict[str, Any] = {"kind": step.kind or "status"}
+        if step.kind == "status":
+            rule["status"] = 500
+        fault_id = await self.control.add_fault(platform, rule)
+        self.figures.storms += 1
+        try:
+            await asyncio.sleep(step.seconds)
+        finally:
+            await self.control.remove_fault(platform, fault_id)
+
+    async def _burst(self, size: int) -> None:
+        orders = {p: await self.control.order_ids(p) for p in self.control.roots}
+        commands = self.bursts.commands(size, orders)
+        poison = self.bursts.poison_records()
+        # Through the proxy like everything else: during a cut, sent again until it is back.
+        for attempt in range(30):
+            try:
+                await send_commands(self.proxy.address, commands, poison)
+                break
+            except Exception as exc:
+                self.progress(f"burst not sent ({type(exc).__name__}), again in 2 s")
+                if attempt == 29:
+                    raise
+                await asyncio.sleep(2.0)
+        self.produced.update(c.command_id for c in commands)
+        self.figures.commands_sent = self.bursts.sent
+        self.figures.invalid_sent = self.bursts.invalid
+        self.figures.poison_sent = self.bursts.poison
+
+    async def settle(self, bound: float) -> bool:
+        """Until every command has a result and every fast stream polled after now."""
+        from pipeline.testbed import wait_for_polls
+
+        for task in list(self.tasks):
+            with contextlib.suppress(Exception):
+                await task
+        await self.control.clear_faults()
+        for proc in self.procs:
+            if not proc.running:
+                await proc.start()
+        after = dt.datetime.now(dt.UTC)
+        deadline = time.monotonic() + bound
+        accounts = [(a.platform, a.label) for a in self.accounts]
+        slow = self._slow()
+        try:
+            await wait_for_polls(
+                self.proxy.address,
+                accounts,
+                after=after,
+                within=bound,
+                excused=lambda key, obs: f"{key[0]}:{key[1]}" in slow,
+            )
+        except AssertionError as exc:
+            self.progress(f"not settled: {exc}")
+            return False
+        while time.monotonic() < deadline:
+            if not await self._unanswered():
+                return True
+            await asyncio.sleep(1.0)
+        return False
+
+    def _slow(self) -> set[str]:
+        """Accounts planned to poll less often than every 30 s (a daily budget)."""
+        slow: set[str] = set()
+        for proc in self.procs:
+            slow |= {k for k, every in proc.intervals().items() if every > 30}
+        return slow
+
+    async def _unanswered(self) -> int:
+        expected = set(self.produced)
+        with contextlib.suppress(Exception):
+            found = await read_topics(self.proxy.address, [topics.COMMAND_RESULTS], max_wait=20)
+            expected -= {decode_result(r.value or b"").command_id for r in found}
+        return len(expected)
+
+    def behind_bounds(self) -> dict[str, dt.timedelta]:
+        """Per platform: 90 s, or twice the longest interval a worker planned for it."""
+        bounds = dict.fromkeys(topics.PLATFORMS, dt.timedelta(seconds=90))
+        for proc in self.procs:
+            for account, every in proc.intervals().items():
+                platform = account.split(":", 1)[0]
+                longest = dt.timedelta(seconds=2 * every + 30)
+                bounds[platform] = max(bounds.get(platform, longest), longest)
+        return bounds
+
+
+async def _start_sandboxes(seed: int, log: Path) -> tuple[asyncio.subprocess.Process, list[Any]]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pipeline.bench.chaos_sandboxes",
+        "--seed",
+        str(seed),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=log.open("ab"),
+        stdin=asyncio.subprocess.DEVNULL,
+    )
+    if proc.stdout is None:
+        raise RuntimeError("the sandboxes' stdout is not a pipe")
+    lines: list[Any] = []
+    async with asyncio.timeout(60):
+        while True:
+            line = (await proc.stdout.readline()).strip()
+            if not line:
+                raise RuntimeError(f"the sandboxes exited early; see {log}")
+            if line == b"READY":
+                return proc, lines
+            lines.append(msgspec.json.decode(line))
+
+
+def _accounts(described: Sequence[Any]) -> list[SandboxAccount]:
+    return [
+        SandboxAccount(d["platform"], label, d["root_url"], d["base_url"], creds)
+        for d in described
+        for label, creds in d["tenants"].items()
+    ]
+
+
+async def run_chaos(
+    minutes: float, workers: int, seed: int, *, progress: Any = None, keep: Path | None = None
+) -> tuple[ChaosFigures, Report]:
+    """Run it; returns the figures and the checker's report."""
+    say = progress or (lambda text: None)
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="pipeline-chaos-") as scratch:
+        tmp = keep or Path(scratch)
+        tmp.mkdir(parents=True, exist_ok=True)
+        sandboxes, described = await _start_sandboxes(seed, tmp / "sandboxes.log")
+        try:
+            return await _run(minutes, workers, seed, tmp, described, say, began)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                sandboxes.terminate()
+            await sandboxes.wait()
+
+
+async def _run(
+    minutes: float,
+    workers: int,
+    seed: int,
+    tmp: Path,
+    described: list[Any],
+    say: Any,
+    began: float,
+) -> tuple[ChaosFigures, Report]:
+    accounts = _accounts(described)
+    roots = {d["platform"]: d["root_url"] for d in described}
+    broker_port = find_free_port()
+    async with (
+        TcpProxy("127.0.0.1", broker_port) as proxy,
+        EmbeddedBroker(
+            port=broker_port,
+            advertised_port=proxy.port,
+            log_path=tmp / "tansu.log",
+            stop_timeout=0.1,
+        ),
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session,
+    ):
+        await ensure_topics(proxy.address, replication_factor=1)
+        config = tmp / "pipeline.toml"
+        environ = write_config(
+            config,
+            accounts,
+            proxy.address,
+            env_prefix="CHAOS",
+            head=["[metrics]", "port = 0", "", "[http]", "total_timeout = 5.0"],
+            account_lines=lambda a: ['horizon = "2d"', 'poll_interval = "1s"'],
+        )
+        control = SandboxControl(roots, session)
+        run = _Run(minutes, workers, seed, tmp, proxy, control, accounts, config, environ, say)
+        try:
+            await run.start_workers()
+            await control.base_faults()
+            say(f"chaos for {minutes:g} min with {workers} workers (seed {seed}), logs in {tmp}")
+            t0 = time.monotonic()
+            for step in plan(minutes, workers, seed):
+                await asyncio.sleep(max(0.0, t0 + step.at - time.monotonic()))
+                await run.step(step)
+            await asyncio.sleep(max(0.0, t0 + minutes * 60 - time.monotonic()))
+            say("settling: faults off, broker up, every worker running")
+            settle_began = time.monotonic()
+            bound = max(40.0, minutes * 6)
+            run.figures.settled = await run.settle(bound)
+            run.figures.settle_s = time.monotonic() - settle_began
+            for proc in run.procs:
+                await proc.stop(within=20)
+            say("checking")
+            report, audits = await check_remote(
+                proxy.address, list(roots.values()), behind=run.behind_bounds()
+            )
+        finally:
+            for task in run.tasks:
+                task.cancel()
+            for proc in run.procs:
+                await proc.aclose()
+    _fill(run.figures, report, audits)
+    run.figures.wall_s = time.monotonic() - began
+    return run.figures, report
+
+
+def _fill(figures: ChaosFigures, report: Report, audits: Sequence[Audit]) -> None:
+    for audit in audits:
+        figures.requests += audit.requests
+        for kind, count in audit.faults.items():
+            figures.faults[kind] = figures.faults.get(kind, 0) + count
+    figures.events = report.records
+    figures.distinct_events = report.distinct_ids
+    figures.repeats = report.repeats
+    figures.commands = report.commands
+    figures.results = dict(report.results)
+    figures.dead_letters = report.dead_letters
+    figures.result_repeats = report.result_repeats
+    figures.own_budget_exceeded = dict(report.own_budget_exceeded)
+    figures.effects = report.effects
+    figures.violations = {k: v for k, v in report.counts.items() if v}
+    figures.examples = {k: v for k, v in report.examples.items() if v}
+
+
+def render(f: ChaosFigures) -> str:
+    faults = ", ".join(f"{k} {v}" for k, v in sorted(f.faults.items())) or "none"
+    results = ", ".join(f"{k} {v}" for k, v in sorted(f.results.items())) or "none"
+    own = ", ".join(f"{k} {v}" for k, v in sorted(f.own_budget_exceeded.items())) or "never"
+    violations = ", ".join(f"{k} {v}" for k, v in sorted(f.violations.items())) or "none"
+    rows = [
+        ("run", f"{f.minutes:g} min, {f.workers} workers, seed {f.seed}, {f.wall_s:.0f} s wall"),
+        ("faults fired", f"{sum(f.faults.values())}: {faults}"),
+        ("fault storms", str(f.storms)),
+        ("token expiries", str(f.token_expiries)),
+        ("worker kills", str(f.kills)),
+        ("broker cuts", f"{f.cuts} ({f.cut_s:.0f} s in all)"),
+        ("platform requests", str(f.requests)),
+        ("events", f"{f.events} records, {f.distinct_events} distinct, {f.repeats} repeats"),
+        (
+            "commands",
+            f"{f.commands} ({f.commands_sent} sent, {f.invalid_sent} of them invalid/expired, "
+            f"{f.poison_sent} poison records)",
+        ),
+        ("results", f"{results} ({f.result_repeats} delivered twice)"),
+        ("dead letters", str(f.dead_letters)),
+        ("own budget exceeded", own),
+        ("platform writes", str(f.effects)),
+        ("settled", f"{'yes' if f.settled else 'NO'} after {f.settle_s:.0f} s"),
+        ("violations", f"{f.total_violations}: {violations}"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    lines = ["bench chaos"] + [f"  {name:<{width}}  {value}" for name, value in rows]
+    for kind, texts in sorted(f.examples.items()):
+        lines += [f"  {kind}:"] + [f"    {t}" for t in texts]
+    return "\n".join(lines)
