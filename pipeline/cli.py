@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from pipeline import __version__, configcheck
-from pipeline.errors import CommandError, ConfigError, PipelineError
+from pipeline.errors import ConfigError, PipelineError
 from pipeline.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -160,8 +160,6 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
     kafka = _kafka(args)
     if args.action == "list":
         return asyncio.run(sendcmd.dlq_list(kafka, sys.stdout))
-    if not args.which:
-        raise CommandError("say which dead letters to requeue: PARTITION:OFFSET ... or all")
     return asyncio.run(sendcmd.dlq_requeue(kafka, args.which, sys.stdout))
 
 
@@ -285,9 +283,18 @@ def build_parser() -> argparse.ArgumentParser:
     send.set_defaults(func=_cmd_send)
 
     dlq = sub.add_parser("dlq", help="list or requeue dead-lettered commands")
-    _kafka_flags(dlq)
-    dlq.add_argument("action", choices=["list", "requeue"])
-    dlq.add_argument("which", nargs="*", help="PARTITION:OFFSET of letters to requeue, or all")
+    # One subcommand each: with `action` and an optional list side by side, argparse matched
+    # both at once and refused `dlq requeue --bootstrap B 0:17` (the README's own example).
+    dlq_actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
+    dlq_list = dlq_actions.add_parser("list", help="print every dead letter (ids masked)")
+    _kafka_flags(dlq_list)
+    dlq_requeue = dlq_actions.add_parser(
+        "requeue", help="send letters' original commands back to commands.v1"
+    )
+    _kafka_flags(dlq_requeue)
+    dlq_requeue.add_argument(
+        "which", nargs="+", metavar="PARTITION:OFFSET", help="letters to requeue, or all"
+    )
     dlq.set_defaults(func=_cmd_dlq)
 
     pl = sub.add_parser("platforms", help="print what each platform supports (capability table)")

@@ -5,7 +5,8 @@ strict decoder the appliers use — a bad command is refused here, naming the fi
 publishes it to ``commands.v1`` keyed ``platform:account`` with CloudEvents headers. With
 ``--wait`` it then follows ``command-results.v1`` until that command's result arrives.
 
-``dlq list`` prints the dead letters (offset, key, error, a safe excerpt of the bytes);
+``dlq list`` prints the dead letters (offset, key, error, an excerpt of the bytes; personal ids
+masked in both, as in ``replay``'s table);
 ``dlq requeue`` sends chosen letters' original bytes and headers back to ``commands.v1`` (after
 they were fixed at the source, or once an applier bug is fixed). Neither joins a consumer group.
 """
@@ -25,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pipeline.bus import KafkaEventPublisher, consumer_kwargs
 from pipeline.config import KafkaConfig
 from pipeline.errors import CommandError
-from pipeline.masking import excerpt
+from pipeline.masking import excerpt, mask_text
 from schemas import (
     CommandDecodeError,
     DeadLetter,
@@ -174,7 +175,7 @@ async def dlq_list(kafka: KafkaConfig, out: TextIO) -> int:
         key = (letter.key or b"").decode("utf-8", "replace")
         print(
             f"{partition}:{offset}  from {letter.topic}[{letter.partition}]@{letter.offset}  "
-            f"key={key}  error={letter.error[:160]}",
+            f"key={key}  error={mask_text(letter.error[:160])}",
             file=out,
         )
         print(f"    bytes: {excerpt(letter.value or b'', 120)}", file=out)
