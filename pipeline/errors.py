@@ -24,6 +24,9 @@ secret, token or personal id: callers pass excerpts through :func:`pipeline.mask
 
 from __future__ import annotations
 
+#: Longest message text a PlatformError keeps (found by fuzzing: mapping errors quote values).
+MAX_MESSAGE = 1500
+
 
 class PipelineError(Exception):
     """Root of every error the pipeline raises on purpose."""
@@ -78,6 +81,8 @@ class PlatformError(PipelineError):
         self.platform_code = platform_code
         self.platform_message = platform_message
         self.request_id = request_id
+        if len(message) > MAX_MESSAGE:  # a platform value echoed whole (a 60 kB id...)
+            message = message[:MAX_MESSAGE] + f"… ({len(message) - MAX_MESSAGE} more characters)"
         self.message = message
         where = "/".join(p for p in (platform, account) if p)
         prefix = f"[{where}] " if where else ""
