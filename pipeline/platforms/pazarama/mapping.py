@@ -45,6 +45,8 @@ from schemas import (
     Shipment,
     Totals,
 )
+from schemas.money import normalize_currency
+from schemas.times import ISTANBUL
 
 PLATFORM: Final = "pazarama"
 S = OrderStatus
@@ -159,16 +161,20 @@ def derive_order_status(items: Sequence[OrderStatus]) -> OrderStatus:
 
 
 class _Ctx:
-    """Where a value came from, for error messages (never includes personal data)."""
+    """Where a value came from, for error messages (never includes personal data). The record's
+    label is formatted only when an error needs it."""
 
-    def __init__(self, account: str, endpoint: str, record: str) -> None:
+    __slots__ = ("account", "endpoint", "kind", "record_id")
+
+    def __init__(self, account: str, endpoint: str, kind: str, record_id: object) -> None:
         self.account = account
         self.endpoint = endpoint
-        self.record = record
+        self.kind = kind
+        self.record_id = record_id
 
     def error(self, field: str, problem: str) -> PlatformDecodeError:
         return PlatformDecodeError(
-            f"{self.record}: field {field}: {problem}",
+            f"{self.kind} {self.record_id}: field {field}: {problem}",
             platform=PLATFORM,
             account=self.account,
             endpoint=self.endpoint,
@@ -188,23 +194,73 @@ class _Ctx:
             raise self.error(field, str(exc)) from None
 
 
+#: Currency spellings seen → their ISO code, so each Money is built canonical (its check is
+#: then one set lookup). Unknown spellings are not kept: Money refuses them, naming the field.
+_ISO_SEEN: dict[str, str] = {}
+
+
+def _iso(code: str) -> str:
+    iso = _ISO_SEEN.get(code)
+    if iso is None:
+        try:
+            iso = normalize_currency(code)
+        except ValueError:
+            return code
+        if len(_ISO_SEEN) < 64:
+            _ISO_SEEN[code] = iso
+    return iso
+
+
+def _order_time(text: str | None) -> dt.datetime | None:
+    """``orderDate`` in the list's own shape (``2023-01-25 15:22``, Istanbul wall time) read
+    by ``datetime.fromisoformat``; None for any other text, which the general parser reads
+    (and reports). The same instant as :func:`parse_platform_datetime`, a tenth of its cost."""
+    if (
+        text is None
+        or len(text) != 16
+        or not text.isascii()
+        or text[4] != "-"
+        or text[7] != "-"
+        or text[10] != " "
+        or text[13] != ":"
+        or not (text[:4] + text[5:7] + text[8:10] + text[11:13] + text[14:]).isdigit()
+    ):
+        return None
+    try:
+        local = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return local.replace(tzinfo=ISTANBUL).astimezone(dt.UTC)
+
+
 def _money(
-    value: raw.MoneyValue | None, default_currency: str, ctx: _Ctx, field: str
+    value: raw.MoneyValue | None,
+    default_currency: str,
+    ctx: _Ctx,
+    field: str,
+    item: str | None = None,
 ) -> Money | None:
+    """A money object; ``item`` names the order line in an error (``items[<id>].<field>``)."""
     if value is None:
         return None
-    currency = value.currency or default_currency
+    currency = _iso(value.currency) if value.currency else default_currency
     try:
-        if value.value_int is not None:
-            money = Money.from_minor(value.value_int, currency)
+        minor = value.value_int
+        if minor is not None:
+            # kuruş, as Money.from_minor reads them (msgspec decoded an int already)
+            money = Money(amount=decimal.Decimal(minor).scaleb(-2), currency=currency)
             if value.value is not None and money.amount != value.value:
-                raise ctx.error(
-                    field, f"valueInt {value.value_int} disagrees with value {value.value}"
+                raise _field_error(
+                    ctx, field, item, f"valueInt {minor} disagrees with value {value.value}"
                 )
             return money
         return Money.of(value.value, currency)
     except (ValueError, TypeError, decimal.InvalidOperation) as exc:
-        raise ctx.error(field, str(exc)) from None
+        raise _field_error(ctx, field, item, str(exc)) from None
+
+
+def _field_error(ctx: _Ctx, field: str, item: str | None, problem: str) -> PlatformDecodeError:
+    return ctx.error(field if item is None else f"items[{item}].{field}", problem)
 
 
 def _bare_money(
@@ -247,17 +303,20 @@ def _billing_party(b: raw.BillingAddress | None, fallback_name: str) -> Party | 
     )
 
 
+_NO_PRODUCT: Final = raw.Product()
+
+
 def _line(item: raw.OrderItem, currency: str, ctx: _Ctx) -> LineItem:
-    where = f"items[{item.order_item_id}]"
-    unit = _money(item.sale_price or item.list_price, currency, ctx, f"{where}.salePrice")
+    item_id = item.order_item_id
+    unit = _money(item.sale_price or item.list_price, currency, ctx, "salePrice", item_id)
     if unit is None:
-        raise ctx.error(f"{where}.salePrice", "missing price")
-    total = _money(item.total_price, currency, ctx, f"{where}.totalPrice") or unit * item.quantity
-    product = item.product or raw.Product()
-    status = item_status(item.order_item_status)
+        raise _field_error(ctx, "salePrice", item_id, "missing price")
+    total = _money(item.total_price, currency, ctx, "totalPrice", item_id) or unit * item.quantity
+    product = item.product or _NO_PRODUCT
+    status = ITEM_STATUS.get(item.order_item_status, S.UNKNOWN)
     try:
         return LineItem(
-            item_id=item.order_item_id,
+            item_id=item_id,
             product_id=product.product_id,
             sku=product.stock_code,
             barcode=product.code,
@@ -265,13 +324,13 @@ def _line(item: raw.OrderItem, currency: str, ctx: _Ctx) -> LineItem:
             quantity=item.quantity,
             unit_price=unit,
             line_total=total,
-            discount=_money(item.discount_amount, currency, ctx, f"{where}.discountAmount"),
+            discount=_money(item.discount_amount, currency, ctx, "discountAmount", item_id),
             vat_rate=product.vat_rate,
             status=status,
             raw_status=str(item.order_item_status),
         )
     except (ValueError, TypeError) as exc:  # the contract's own checks (e.g. VAT 0-100)
-        raise ctx.error(where, str(exc)) from None
+        raise ctx.error(f"items[{item_id}]", str(exc)) from None
 
 
 def _shipments(items: Iterable[raw.OrderItem]) -> tuple[Shipment, ...]:
@@ -297,10 +356,10 @@ def _shipments(items: Iterable[raw.OrderItem]) -> tuple[Shipment, ...]:
 
 def map_order(order: raw.Order, *, account: str, endpoint: str = "getOrdersForApi") -> Order:
     """One getOrdersForApi element → canonical :class:`schemas.Order`."""
-    ctx = _Ctx(account, endpoint, f"order {order.order_number}")
-    currency = order.currency or "TL"
-    created = ctx.required_time("orderDate", order.order_date)
-    lines = tuple(_line(item, currency, ctx) for item in order.items)
+    ctx = _Ctx(account, endpoint, "order", order.order_number)
+    currency = _iso(order.currency or "TL")
+    created = _order_time(order.order_date) or ctx.required_time("orderDate", order.order_date)
+    lines = tuple([_line(item, currency, ctx) for item in order.items])
     statuses = [line.status or S.UNKNOWN for line in lines]
     grand_total = _bare_money(order.order_amount, currency, ctx, "orderAmount")
     if grand_total is None:
@@ -318,7 +377,7 @@ def map_order(order: raw.Order, *, account: str, endpoint: str = "getOrdersForAp
         internal_id=order.order_id,
         created_at=created,
         status=derive_order_status(statuses),
-        raw_status=",".join(str(item.order_item_status) for item in order.items),
+        raw_status=",".join([str(item.order_item_status) for item in order.items]),
         customer=Party(
             name=order.customer_name or "",
             email=order.customer_email,
@@ -342,7 +401,7 @@ def map_order(order: raw.Order, *, account: str, endpoint: str = "getOrdersForAp
 
 
 def map_refund(row: raw.RefundItem, *, account: str, endpoint: str = "getRefund") -> Refund:
-    ctx = _Ctx(account, endpoint, f"refund {row.refund_id}")
+    ctx = _Ctx(account, endpoint, "refund", row.refund_id)
     amount = _money(row.refund_amount or row.total_amount, "TL", ctx, "refundAmount")
     return Refund(
         platform=PLATFORM,
@@ -364,7 +423,7 @@ def map_refund(row: raw.RefundItem, *, account: str, endpoint: str = "getRefund"
 def map_cancellation(
     row: raw.CancelItem, *, account: str, endpoint: str = "cancel/items"
 ) -> Cancellation:
-    ctx = _Ctx(account, endpoint, f"cancellation {row.refund_id}")
+    ctx = _Ctx(account, endpoint, "cancellation", row.refund_id)
     return Cancellation(
         platform=PLATFORM,
         account=account,

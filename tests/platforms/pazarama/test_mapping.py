@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pipeline.dates import parse_platform_datetime
 from pipeline.errors import PlatformDecodeError
+from pipeline.platforms.pazarama import mapping
 from pipeline.platforms.pazarama import payloads as raw
 from pipeline.platforms.pazarama.mapping import (
     ITEM_STATUS,
@@ -218,3 +220,24 @@ def test_random_bodies_give_orders_or_typed_errors(body: bytes) -> None:
             assert mapped.order_id == str(order.order_number)
     except PlatformDecodeError:
         pass  # a typed error naming the account and endpoint is the promised outcome
+
+
+@given(st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2200, 12, 31)))
+def test_the_order_date_fast_path_reads_what_the_general_parser_reads(moment: dt.datetime) -> None:
+    text = moment.strftime("%Y-%m-%d %H:%M")
+    assert mapping._order_time(text) == parse_platform_datetime(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2023-W01-1 15:22",
+        "2023-01-25T15:22",
+        "2023-13-25 15:22",
+        "2023-01-25 15:2²",
+        " 2023-01-25 15:22",
+        "6 Ekim 2021 14:53",
+    ],
+)
+def test_other_order_date_shapes_go_to_the_general_parser(text: str) -> None:
+    assert mapping._order_time(text) is None
