@@ -14,7 +14,7 @@ import pytest
 
 from pipeline import carryover
 from pipeline.checkpoints import Checkpoint, decode_checkpoint, encode_checkpoint
-from pipeline.ratelimit import DAY, MINUTE, RateBudget, RateLimit, Window
+from pipeline.ratelimit import DAY, MINUTE, Lane, RateBudget, RateLimit, Window
 
 WALL = dt.datetime(2026, 4, 20, 9, 0, tzinfo=dt.UTC)
 WEBSERVIS = RateLimit((Window(limit=25, period=MINUTE),))
@@ -161,3 +161,21 @@ def test_a_checkpoint_written_before_request_records_still_loads() -> None:
     cp.requests = rec
     assert decode_checkpoint(encode_checkpoint(cp)).requests == rec
     assert isinstance(cp, Checkpoint)
+
+
+async def test_a_failing_poll_gate_gives_the_slot_back(clock: FakeTime) -> None:
+    budget = RateBudget(WEBSERVIS)
+    calls: list[str] = []
+
+    async def gate() -> None:
+        calls.append("gate")
+        raise RuntimeError("lease not saved (test)")
+
+    budget.poll_gate = gate
+    with pytest.raises(RuntimeError):
+        await budget.acquire()
+    assert calls == ["gate"] and budget.usage().windows[0].used == 0
+    assert budget.recent() == []
+
+    await budget.acquire(Lane.COMMAND)  # commands never pass the gate
+    assert calls == ["gate"] and budget.usage().windows[0].used == 1
