@@ -91,10 +91,16 @@ class Running:
             self.proc.kill()
             pytest.fail(f"did not stop within {timeout}s of signal {sig}: {self.err.text()}")
 
-    def kill(self) -> None:
+    def close(self) -> None:
+        """Kill it if it still runs; close its pipes (a test ends with this in ``finally``)."""
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.wait(timeout=10)
+        self.proc.wait(timeout=10)
+        self.out.text()
+        self.err.text()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
 
 
 class Cli:
