@@ -18,8 +18,8 @@ from .budget import fuzz_settings
 _UNBOUNDED = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 
 
-def test_a_megabyte_without_an_at_sign_is_masked_in_one_pass() -> None:
-    for text in ("A" * 1_000_000 + " ali@example.com", "a.b" * 300_000, "9" * 1_000_000):
+def test_a_long_run_without_an_at_sign_is_masked_in_one_pass() -> None:
+    for text in ("A" * 300_000 + " ali@example.com", "a.b" * 100_000, "9" * 300_000):
         masked = mask_text(text)
         assert "ali@" not in masked and abs(len(masked) - len(text)) < 10
     assert mask_text("A" * 200_000 + " ali@example.com").endswith(" a***@example.com")
