@@ -132,9 +132,10 @@ async def test_sigkilled_workers_lose_nothing_and_repeat_with_identical_ids(
 ) -> None:
     rng = random.Random(SEED)
     boxes = kit.build_sandboxes(seed=1)
-    # A backlog of 800 orders: the poller publishes it in chunks of 500 and checkpoints only
-    # after the whole window, so a kill between the first chunk and the checkpoint makes the
-    # next worker publish those 500 again -- with the same ids.
+    # A backlog of 800 orders: the poller publishes it in chunks of 500; the cursor moves only
+    # after the whole window, the acknowledged chunk's fingerprints with the next progress or
+    # lease save (at most 5 s later). A kill before that save makes the next worker publish
+    # those 500 again -- with the same ids; after it, only the rest.
     pazarama = next(b for b in boxes if b.platform == "pazarama")
     pazarama.add_tenant("bulk", initial_orders=800, arrival_rate_per_hour=0)
     async with serve(boxes) as served:
@@ -182,8 +183,10 @@ async def test_sigkilled_workers_lose_nothing_and_repeat_with_identical_ids(
             seller_writes=churn.writes,
             records_opened=churn.records,
         )
-    # The 500 events of the killed cycle came again, each with its id (no conflicting ids).
-    assert report.repeats >= 500
+    # Repeats (1500 in one run; none if every kill came after a save) carry their ids: finish()
+    # asserted no conflicting ids and nothing missing. How many depends on where the kills fell;
+    # progress saves are asserted in tests/test_poller.py.
+    kit.figures("repeats", repeats=report.repeats)
 
 
 @pytest.mark.timeout(150)
