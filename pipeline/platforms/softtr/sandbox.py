@@ -314,7 +314,10 @@ def _int_param(request: web.Request, name: str, default: int, *, high: int | Non
     text = request.query.get(name)
     if text is None:
         return default
-    if not text.isdigit() or int(text) < 1 or (high is not None and int(text) > high):
+    # ASCII digits only: "²".isdigit() is True and int("²") raised (a 500, found by fuzzing).
+    if not (text.isascii() and text.isdigit()):  # int("²") raised: a 500 (found by fuzzing)
+        raise _bad(name)
+    if int(text) < 1 or (high is not None and int(text) > high):
         raise _bad(name)
     return int(text)
 
