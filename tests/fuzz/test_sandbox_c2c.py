@@ -106,3 +106,19 @@ class C2CWrites(RuleBasedStateMachine):
 
 TestC2CWrites = C2CWrites.TestCase
 TestC2CWrites.settings = fuzz_settings(12, stateful_step_count=15)
+
+
+def test_a_state_filter_in_odd_digits_is_refused_not_a_500() -> None:
+    box = Served(C2CSandbox, orders=2)
+    try:
+        for value in ("²", "٣", "3 ", "9", "-1"):
+            status, doc, _ = box.call(
+                "POST", raw.GET_ORDERS_BY_STATE, {**CREDENTIALS, "SiparisDurumu": value}
+            )
+            assert status == 200, (value, doc)
+            if value == "3 ":
+                assert isinstance(doc, list), doc
+            else:
+                assert isinstance(doc, dict) and doc.get("hata"), (value, doc)
+    finally:
+        box.close()

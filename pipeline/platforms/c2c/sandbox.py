@@ -276,7 +276,8 @@ class C2CSandbox(Sandbox):
         self, request: web.Request, tenant: Tenant, doc: dict[str, Any]
     ) -> Any:
         value = doc.get("siparisdurumu")
-        if isinstance(value, str) and value.strip().isdigit():
+        # ASCII digits only: "²".isdigit() is True and int("²") raised (a 500, found by fuzzing).
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
             value = int(value.strip())
         if (
             isinstance(value, bool)
