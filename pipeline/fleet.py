@@ -5,7 +5,9 @@ Every worker of a fleet reads the same configuration and joins one consumer grou
 (murmur2, Kafka's own key partitioner, so records keyed by the account land there too), and the
 worker holding that partition owns the account: it runs the account's :class:`AccountPoller`.
 
-* **assign** → load each new account's checkpoints and start its loop;
+* **assign** → load the new accounts' checkpoints (``preload``: one read of the checkpoint topic
+  for all of them, not one per key — a thousand accounts take seconds, not minutes) and start
+  their loops, then register them (concurrently: one broker round trip, not one per account);
 * **revoke** → stop those loops (between cycles, bounded by ``stop_timeout``; a cycle cut short
   is not checkpointed and is repeated by the next owner with the same event ids) — the last
   completed cycle's checkpoint is already saved, so the next owner resumes from it;
@@ -82,6 +84,7 @@ class PollFleet:
         on_released: Callable[[str], object] | None = None,
         registrations: RawSender | None = None,
         clock: Clock | None = None,
+        preload: Callable[[list[str]], Awaitable[object]] | None = None,
     ) -> None:
         self._by_partition: dict[int, list[tuple[str, str]]] = {}
         for platform, account in accounts:
@@ -96,6 +99,8 @@ class PollFleet:
         self._on_released = on_released
         # Where take-overs and releases are registered for `pipeline status` (None: nowhere).
         self._registrations = registrations
+        # Told the ``platform:account`` keys about to start, before their pollers load.
+        self._preload = preload
         self._clock = clock or SystemClock()
         self.worker, self._host, self._pid = worker_identity()
         self._running: dict[str, _Running] = {}
@@ -124,9 +129,16 @@ class PollFleet:
     async def assigned(self, partitions: Collection[int]) -> None:
         self.state.assignments += 1
         self.state.partitions |= set(partitions)
-        for part in sorted(partitions):
-            for platform, account in self._by_partition.get(part, []):
-                await self._start(platform, account)
+        starting = [
+            (platform, account)
+            for part in sorted(partitions)
+            for platform, account in self._by_partition.get(part, [])
+            if f"{platform}:{account}" not in self._running
+        ]
+        if starting and self._preload is not None and self._group is not None:
+            await self._preload([f"{platform}:{account}" for platform, account in starting])
+        started = [pa for pa in starting if await self._start(*pa)]
+        await asyncio.gather(*(self._register(p, a, owned=True) for p, a in started))
 
     async def revoked(self, partitions: Collection[int]) -> None:
         self.state.revocations += 1
@@ -138,10 +150,10 @@ class PollFleet:
         ]
         await self._stop_accounts(keys)
 
-    async def _start(self, platform: str, account: str) -> None:
+    async def _start(self, platform: str, account: str) -> bool:
         key = f"{platform}:{account}"
         if key in self._running or self._group is None:
-            return
+            return False
         poller = await self._make_poller(platform, account)
         await poller.load()
         stop = asyncio.Event()
@@ -150,7 +162,7 @@ class PollFleet:
         self.pollers[key] = poller
         self.state.accounts.add(key)
         log.info("took over %s", key, extra={"platform": platform, "account": account})
-        await self._register(platform, account, owned=True)
+        return True
 
     async def _guard(self, poller: AccountPoller, stop: asyncio.Event) -> None:
         try:
@@ -174,8 +186,8 @@ class PollFleet:
             if self._on_released is not None:
                 self._on_released(r.poller.key + ":")
             log.info("released %s", r.poller.key)
-            platform, _, account = r.poller.key.partition(":")
-            await self._register(platform, account, owned=False)
+        released = [r.poller.key.partition(":") for r in running]
+        await asyncio.gather(*(self._register(p, a, owned=False) for p, _, a in released))
 
     async def _register(self, platform: str, account: str, *, owned: bool) -> None:
         """Best effort: a registration that cannot be written costs `pipeline status` its view

@@ -21,11 +21,11 @@ from pipeline import platforms
 from pipeline.adapter import PlatformClient
 from pipeline.applier import AccountApplier
 from pipeline.bus import KafkaEventPublisher, consumer_kwargs
-from pipeline.checkpoints import KafkaCheckpointStore
+from pipeline.checkpoints import Checkpoint, KafkaCheckpointStore, checkpoint_key
 from pipeline.clock import Clock, SystemClock
 from pipeline.command_consumer import CommandConsumer, read_result_ids
 from pipeline.config import AccountConfig, Config, parse_duration, resolve_credentials
-from pipeline.errors import ConfigError
+from pipeline.errors import BrokerError, ConfigError
 from pipeline.fleet import PollFleet
 from pipeline.http import HttpClient, HttpSettings
 from pipeline.poller import AccountPoller, PollSettings
@@ -67,6 +67,56 @@ def _override(acc: AccountConfig) -> RateLimit | None:
         per_hour=rl.per_hour,
         per_day=rl.per_day,
     )
+
+
+class TakeoverLoads:
+    """The checkpoint store as the pollers see it: the checkpoints of accounts being taken over
+    are read in one pass over the topic (:meth:`preload`, ``load_all``) and each is served once
+    from there; any other load or save is the store's.
+
+    One scan per key would cost the worker a read of its partition per stream and account (on
+    Tansu, which never compacts, every checkpoint ever saved there): a thousand accounts took
+    minutes to start. Keys of accounts not taken over are dropped from the store's cache at
+    once, since another worker owns them and its later saves would go unseen.
+    """
+
+    STREAMS = ("orders", "refunds", "cancellations")
+
+    def __init__(self, store: KafkaCheckpointStore) -> None:
+        self.store = store
+        self._pending: dict[str, Checkpoint | None] = {}
+        self._owned: set[str] = set()  # "platform:account:" of every account this worker polls
+
+    async def preload(self, accounts: list[str]) -> None:
+        self._owned.update(f"{key}:" for key in accounts)
+        try:
+            found = await self.store.load_all()
+        except BrokerError as exc:  # the pollers' own loads will retry, one key at a time
+            log.warning("checkpoints of %d accounts not preloaded: %s", len(accounts), exc)
+            return
+        for key in found:
+            if key.rpartition(":")[0] + ":" not in self._owned:
+                self.store.invalidate(key)
+        for account in accounts:
+            platform, _, name = account.partition(":")
+            for stream in self.STREAMS:
+                key = checkpoint_key(platform, name, stream)
+                self._pending[key] = found.get(key)
+
+    def release(self, prefix: str) -> None:
+        """An account was released: forget what was preloaded for it and the store's cache."""
+        self._owned.discard(prefix)
+        for key in [k for k in self._pending if k.startswith(prefix)]:
+            del self._pending[key]
+        self.store.invalidate(prefix)
+
+    async def load(self, key: str) -> Checkpoint | None:
+        if key in self._pending:
+            return self._pending.pop(key)
+        return await self.store.load(key)
+
+    async def save(self, checkpoint: Checkpoint) -> None:
+        await self.store.save(checkpoint)
 
 
 class Worker:
@@ -163,8 +213,10 @@ class Worker:
                 await store.aclose()
 
     def _poll_fleet(
-        self, http: HttpClient, publisher: KafkaEventPublisher, store: KafkaCheckpointStore
+        self, http: HttpClient, publisher: KafkaEventPublisher, kafka_store: KafkaCheckpointStore
     ) -> PollFleet:
+        store = TakeoverLoads(kafka_store)
+
         async def make(platform: str, account: str) -> AccountPoller:
             acc = self.accounts[f"{platform}:{account}"]
             client = self._client(http, platform, account)
@@ -187,9 +239,10 @@ class Worker:
             [(a.config.platform, a.config.account) for a in self.accounts.values()],
             make_poller=make,
             consumer_factory=lambda: self._consumer(POLLER_GROUP),
-            on_released=store.invalidate,
+            on_released=store.release,
             registrations=publisher,
             clock=self.clock,
+            preload=store.preload,
         )
 
     def _command_consumer(

@@ -29,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     """Add ``bench`` (with its benchmarks as sub-commands) to a CLI's sub-commands; the parsed
     namespace's ``func`` runs it and returns the exit status."""
     bench = sub.add_parser(
-        "bench", help="benchmarks: ingest (orders → broker), apply (commands → platforms)"
+        "bench",
+        help="benchmarks: ingest (orders → broker), apply (commands → platforms), fleet",
     )
     benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
     ingest = benches.add_parser("ingest", help="sandbox orders → events in the broker, timed")
@@ -63,6 +64,24 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     from pipeline.bench.chaos_cli import add_parsers as _add_check_and_chaos
 
     _add_check_and_chaos(benches)
+    fleet = benches.add_parser(
+        "fleet",
+        help="N accounts in one `pipeline poll` worker: CPU, RSS, cadence, freshness",
+    )
+    _fleet_arguments(fleet)
+    fleet.set_defaults(func=_run_fleet)
+
+
+def _fleet_arguments(parser: argparse.ArgumentParser) -> None:
+    from pipeline.bench.fleet import add_arguments
+
+    add_arguments(parser)
+
+
+def _run_fleet(args: argparse.Namespace) -> int:
+    from pipeline.bench import fleet
+
+    return fleet.run(args)
 
 
 def _run_apply(args: argparse.Namespace) -> int:

@@ -120,6 +120,11 @@ class RequestLog:
         return entry
 
     @property
+    def total(self) -> int:
+        """Requests seen since the sandbox started, also those the bounded log let go."""
+        return self._seq
+
+    @property
     def entries(self) -> list[LogEntry]:
         return list(self._entries)
 
