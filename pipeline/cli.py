@@ -60,6 +60,11 @@ def _cmd_up(args: argparse.Namespace) -> int:
     from pipeline.up import run_up
 
     config = _load_config(args.config) if args.config else None
+    if args.log_level is None and sys.stdout.isatty() and sys.stderr.isatty():
+        # The live view redraws its block in place: INFO lines (group joins, plans) printed
+        # between two redraws would be overwritten or scroll the block apart.
+        logging.getLogger().setLevel(logging.WARNING)
+        print("logging WARNING and above while the view redraws (--log-level INFO for all)")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_up(args, config=config))
     return 0
@@ -187,7 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Marketplace pipeline: platform pollers and command appliers on Kafka.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        help="DEBUG, INFO, WARNING (default INFO; WARNING for `up`'s live view on a terminal)",
+    )
     parser.add_argument(
         "--log-format",
         choices=["json", "text"],
@@ -337,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(words)
     try:
-        configure_logging(args.log_level, args.log_format)
+        configure_logging(args.log_level or "INFO", args.log_format)
     except ValueError as exc:
         parser.error(str(exc))
     func: Callable[[argparse.Namespace], int] = args.func
