@@ -11,23 +11,17 @@ owner found the write done.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
 import dataclasses
 import datetime as dt
-import os
-import signal
-import sys
-import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from pipeline import checker, platforms
+from pipeline import checker, platforms, testbed
 from pipeline.broker import EmbeddedBroker
 from pipeline.errors import BrokerError
 from pipeline.platforms.c2c.mapping import WRITABLE_STATUS as C2C_STATUS
@@ -40,7 +34,6 @@ from pipeline.sandbox import (
     ServedSandbox,
     per_tenant,
 )
-from pipeline.topics import ensure_topics
 from schemas import (
     AnyCommand,
     AttachInvoice,
@@ -49,10 +42,7 @@ from schemas import (
     Outcome,
     SetStatus,
     Ship,
-    command_attributes,
     decode_result,
-    encode_command,
-    to_headers,
     topics,
 )
 
@@ -100,39 +90,22 @@ def build_sandboxes(seed: int) -> list[Sandbox]:
 
 def write_config(path: Path, served: Sequence[ServedSandbox], bootstrap: str) -> dict[str, str]:
     """The operator's TOML; returns the environment holding the secrets it refers to."""
-    lines = [
-        "[kafka]",
-        f'bootstrap = "{bootstrap}"',
-        f"session_timeout_ms = {SESSION_MS}",
-        f"heartbeat_interval_ms = {SESSION_MS // 10}",
-        "",
-        "[http]",
-        "total_timeout = 10.0",
-        "connect_timeout = 2.0",
-    ]
-    environ: dict[str, str] = {}
-    for s in served:
-        platform = s.sandbox.platform
-        tenant = s.sandbox.tenant
-        lines += [
-            "",
-            "[[accounts]]",
-            f'platform = "{platform}"',
-            f'account = "{tenant.label}"',
-            f'base_url = "{s.base_url}"',
-        ]
-        if platform == "pazarama":
-            lines += [
-                f'token_url = "{s.root_url}/connect/token"',
-                # A second's window: our budget adds a second of margin, the platform does not.
-                f"rate_limit = {{ per_second = {PAZARAMA_PER_SECOND}, per_minute = 1500 }}",
-            ]
-        for key in sorted(tenant.credentials):
-            name = f"APPLY_{platform}_{tenant.label}_{key}".upper()
-            environ[name] = tenant.credentials[key]
-            lines.append(f'credentials.{key} = {{ env = "{name}" }}')
-    path.write_text("\n".join(lines) + "\n")
-    return environ
+
+    def pazarama(account: testbed.SandboxAccount) -> list[str]:
+        if account.platform != "pazarama":
+            return []
+        # A second's window: our budget adds a second of margin, the platform does not.
+        return [f"rate_limit = {{ per_second = {PAZARAMA_PER_SECOND}, per_minute = 1500 }}"]
+
+    return testbed.write_config(
+        path,
+        testbed.accounts_of_served(served),
+        bootstrap,
+        env_prefix="APPLY",
+        session_ms=SESSION_MS,
+        head=["[http]", "total_timeout = 10.0", "connect_timeout = 2.0"],
+        account_lines=pazarama,
+    )
 
 
 # --- the burst ----------------------------------------------------------------------------------
@@ -217,22 +190,7 @@ def plan_burst(served: Sequence[ServedSandbox]) -> Burst:
 
 
 async def produce(bootstrap: str, commands: Sequence[AnyCommand]) -> None:
-    await ensure_topics(bootstrap, replication_factor=1)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    await producer.start()
-    try:
-        futures = [
-            await producer.send(
-                topics.COMMANDS,
-                encode_command(c),
-                key=topics.account_key(c.platform, c.account),
-                headers=to_headers(command_attributes(c)),
-            )
-            for c in commands
-        ]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
+    await testbed.send_commands(bootstrap, commands)
 
 
 async def read_results(bootstrap: str) -> list[CommandResult]:
@@ -306,78 +264,22 @@ def shipments_per_order(served: Sequence[ServedSandbox], platform: str) -> dict[
 
 def limit_findings(served: Sequence[ServedSandbox]) -> dict[str, int]:
     """The sandboxes' refusals and their rules replayed on the request logs."""
-    found: dict[str, int] = {}
-    for s in served:
-        box = s.sandbox
-        for rule, count in box.limits.violations.items():
-            found[f"{box.platform} {rule} refused"] = count
-        for rule, violations in checker.rule_violations(box).items():
-            found[f"{box.platform} {rule} replayed"] = len(violations)
-    return found
+    return {
+        name: count
+        for s in served
+        for name, count in checker.limit_findings(s.sandbox).items()
+        if "default budget" not in name  # the budgets here are the config's, not the defaults
+    }
 
 
 # --- worker processes ---------------------------------------------------------------------------
 
 
-class ApplyWorker:
+class ApplyWorker(testbed.WorkerProcess):
     """One ``pipeline apply --config FILE`` process; its output goes to ``log_path``."""
 
     def __init__(self, name: str, config: Path, environ: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.config = config
-        self.environ = {**os.environ, **environ}
-        self.log_path = log_dir / f"{name}.log"
-        self.proc: asyncio.subprocess.Process | None = None
-        self.started_at = 0.0
-
-    async def start(self) -> ApplyWorker:
-        with self.log_path.open("ab") as out:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "pipeline.cli",
-                "--log-level",
-                "INFO",
-                "apply",
-                "--config",
-                str(self.config),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=out,
-                stderr=asyncio.subprocess.STDOUT,
-                env=self.environ,
-            )
-        self.started_at = time.monotonic()
-        return self
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.returncode is None
-
-    async def kill(self) -> None:
-        assert self.proc is not None
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.send_signal(signal.SIGKILL)
-        await self.proc.wait()
-
-    async def stop(self, within: float = 20.0) -> int:
-        """SIGTERM and wait; SIGKILL (and fail) if it does not stop in time."""
-        assert self.proc is not None
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            async with asyncio.timeout(within):
-                return await self.proc.wait()
-        except TimeoutError:
-            await self.kill()
-            pytest.fail(f"{self.name} did not stop within {within}s of SIGTERM:\n{self.tail()}")
-
-    def tail(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    async def aclose(self) -> None:
-        if self.running:
-            await self.kill()
+        super().__init__(name, config, environ, log_dir, role="apply")
 
 
 class Kit:

@@ -9,21 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import os
 import random
-import re
-import signal
-import sys
-import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 
 import pytest
 
-from pipeline import checker, platforms
+from pipeline import checker, platforms, testbed
 from pipeline.broker import EmbeddedBroker
-from pipeline.errors import BrokerError
-from pipeline.ratelimit import DEFAULT_LIMITS
 from pipeline.sandbox import Sandbox, SandboxSettings, ServedSandbox, TransitionRejected
 
 #: New orders per hour and tenant. Platforms that cost a detail request per listed order under a
@@ -70,125 +63,23 @@ def write_config(
 ) -> tuple[dict[str, str], int]:
     """The operator's TOML for every tenant of ``served``; returns the secrets' environment and
     the group session timeout the workers will use."""
-    # Several workers share this host: each serves /metrics on a free port.
-    lines = ["[metrics]", "port = 0", "", "[kafka]", f'bootstrap = "{bootstrap}"']
-    lines += [f"session_timeout_ms = {SESSION_MS}", f"heartbeat_interval_ms = {SESSION_MS // 10}"]
-    environ: dict[str, str] = {}
-    for s in served:
-        platform = s.sandbox.platform
-        for label, tenant in s.sandbox.tenants.items():
-            lines += [
-                "",
-                "[[accounts]]",
-                f'platform = "{platform}"',
-                f'account = "{label}"',
-                f'base_url = "{s.base_url}"',
-            ]
-            if platform == "pazarama":
-                lines.append(f'token_url = "{s.root_url}/connect/token"')
-            lines += [f'horizon = "{HORIZON}"', 'poll_interval = "1s"']
-            for key in sorted(tenant.credentials):
-                name = f"PIPELINE_{platform}_{label}_{key}".upper()
-                environ[name] = tenant.credentials[key]
-                lines.append(f'credentials.{key} = {{ env = "{name}" }}')
-    path.write_text("\n".join(lines) + "\n")
+    environ = testbed.write_config(
+        path,
+        testbed.accounts_of_served(served),
+        bootstrap,
+        session_ms=SESSION_MS,
+        # Several workers share this host: each serves /metrics on a free port.
+        head=["[metrics]", "port = 0"],
+        account_lines=lambda account: [f'horizon = "{HORIZON}"', 'poll_interval = "1s"'],
+    )
     return environ, SESSION_MS
 
 
-class Worker:
+class Worker(testbed.WorkerProcess):
     """One ``pipeline poll --config FILE`` process; its output goes to ``log_path``."""
 
     def __init__(self, name: str, config: Path, environ: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.config = config
-        self.environ = {**os.environ, **environ}
-        self.log_path = log_dir / f"{name}.log"
-        self.proc: asyncio.subprocess.Process | None = None
-        self.started_at = 0.0
-
-    async def start(self) -> Worker:
-        with self.log_path.open("ab") as out:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "pipeline.cli",
-                "--log-level",
-                "INFO",
-                "poll",
-                "--config",
-                str(self.config),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=out,
-                stderr=asyncio.subprocess.STDOUT,
-                env=self.environ,
-            )
-        self.started_at = time.monotonic()
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.returncode is None
-
-    async def kill(self) -> None:
-        assert self.proc is not None
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.send_signal(signal.SIGKILL)
-        await self.proc.wait()
-
-    async def stop(self, within: float = 20.0) -> int:
-        """SIGTERM and wait; SIGKILL (and fail) if it does not stop in time."""
-        assert self.proc is not None
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            async with asyncio.timeout(within):
-                return await self.proc.wait()
-        except TimeoutError:
-            await self.kill()
-            pytest.fail(f"{self.name} did not stop within {within}s of SIGTERM:\n{self.tail()}")
-
-    def text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def tail(self, lines: int = 40) -> str:
-        return "\n".join(self.text().splitlines()[-lines:])
-
-    def intervals(self) -> dict[str, float]:
-        """The poll interval each account last planned, from the log ("polling every 650s")."""
-        found = re.finditer(r"(\S+): polling every (\d+)s", self.text())
-        return {match.group(1): float(match.group(2)) for match in found}
-
-    def owned(self) -> set[str]:
-        """Accounts this worker holds according to its log ("took over" minus "released")."""
-        held: set[str] = set()
-        for match in re.finditer(r"(took over|released) (\S+)", self.text()):
-            if match.group(1) == "took over":
-                held.add(match.group(2))
-            else:
-                held.discard(match.group(2))
-        return held
-
-    async def wait_for(self, pattern: str, *, count: int = 1, within: float = 60.0) -> float:
-        """Wait until ``pattern`` occurs ``count`` times in the log; returns monotonic time."""
-        regex = re.compile(pattern)
-        try:
-            async with asyncio.timeout(within):
-                while len(regex.findall(self.text())) < count:
-                    if not self.running:
-                        pytest.fail(f"{self.name} exited:\n{self.tail()}")
-                    await asyncio.sleep(0.05)
-        except TimeoutError:
-            pytest.fail(f"{self.name}: no {pattern!r} x{count} within {within}s:\n{self.tail()}")
-        return time.monotonic()
-
-    async def aclose(self) -> None:
-        if self.running:
-            await self.kill()
+        super().__init__(name, config, environ, log_dir, role="poll")
 
 
 class Churn:
@@ -249,61 +140,13 @@ class Churn:
             self.writes += 1
 
 
-Stream = tuple[str, str, str]  # (platform, account, stream)
-
-
-async def wait_for_polls(
-    bootstrap: str,
-    accounts: Iterable[tuple[str, str]],
-    *,
-    after: dt.datetime,
-    within: float = 60.0,
-    excused: Callable[[Stream, checker.Observation | None], bool] = lambda key, obs: False,
-) -> dict[Stream, checker.Observation]:
-    """Until every stream of every account has a checkpoint whose cursor and sweep are later
-    than ``after`` (a complete cycle began after that moment), or is ``excused``."""
-    wanted = {
-        (p, a, stream) for p, a in accounts for stream in platforms.get(p).capabilities.streams
-    }
-    pending = wanted
-    try:
-        async with asyncio.timeout(within):
-            while True:
-                with contextlib.suppress(BrokerError):
-                    observed = await checker.read_observations(bootstrap, max_wait=10)
-                    pending = {
-                        k
-                        for k in wanted
-                        if not (k in observed and observed[k].since > after)
-                        and not excused(k, observed.get(k))
-                    }
-                    if not pending:
-                        return observed
-                await asyncio.sleep(0.5)
-    except TimeoutError:
-        pytest.fail(f"no complete cycle after {after:%H:%M:%S} within {within}s: {pending}")
+wait_for_polls = testbed.wait_for_polls
 
 
 def limit_findings(served: Sequence[ServedSandbox]) -> dict[str, int]:
     """Documented limits (the sandboxes' rules, replayed on their logs and as enforced) and our
     own budgets for platforms that document none (each account's default, per minute)."""
-    found: dict[str, int] = {}
-    for s in served:
-        sandbox = s.sandbox
-        for rule, violations in checker.rule_violations(sandbox).items():
-            found[f"{sandbox.platform} {rule} (replayed)"] = len(violations)
-        for rule, count in sandbox.limits.violations.items():
-            found[f"{sandbox.platform} {rule} (refused)"] = count
-        if not sandbox.limits.rules:
-            limit = DEFAULT_LIMITS[sandbox.platform].windows[0]
-            own = checker.window_violations(
-                sandbox.log.entries,
-                limit=limit.limit,
-                window=limit.period,
-                key=lambda entry: entry.tenant,
-            )
-            found[f"{sandbox.platform} default budget {limit.limit}/{limit.period:g}s"] = len(own)
-    return found
+    return {k: v for s in served for k, v in checker.limit_findings(s.sandbox).items()}
 
 
 def requests_per_platform(served: Sequence[ServedSandbox]) -> dict[str, int]:
