@@ -7,8 +7,9 @@ publishes it to ``commands.v1`` keyed ``platform:account`` with CloudEvents head
 
 ``dlq list`` prints the dead letters (offset, key, error, an excerpt of the bytes; personal ids
 masked in both, as in ``replay``'s table);
-``dlq requeue`` sends chosen letters' original bytes and headers back to ``commands.v1`` (after
-they were fixed at the source, or once an applier bug is fixed). Neither joins a consumer group.
+``dlq requeue`` sends chosen letters' original bytes and headers back to ``commands.v1`` (once
+an applier bug is fixed), except letters whose command already has a result (see
+:func:`dlq_requeue`). Neither joins a consumer group.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline.bus import KafkaEventPublisher, consumer_kwargs
+from pipeline.command_consumer import read_result_ids
 from pipeline.config import KafkaConfig
 from pipeline.errors import CommandError
 from pipeline.masking import excerpt, mask_text
@@ -184,14 +186,45 @@ async def dlq_list(kafka: KafkaConfig, out: TextIO) -> int:
 
 
 async def dlq_requeue(kafka: KafkaConfig, which: Sequence[str], out: TextIO) -> int:
-    """Send the chosen letters (``partition:offset``, or ``all``) back to ``commands.v1``."""
+    """Send the chosen letters (``partition:offset``, or ``all``) back to ``commands.v1``.
+
+    A letter whose ``ce_id`` names a command that already has a result (the applier answers an
+    undecodable command it can name ``invalid``) is not sent: appliers skip a command id they
+    have answered, so it would never be applied. That one is re-driven by sending the corrected
+    command under a new ``command_id``.
+    """
     letters = await dead_letters(kafka)
     chosen = [(p, o, letter) for p, o, letter in letters if "all" in which or f"{p}:{o}" in which]
+    answered = await _answered({letter.partition for _, _, letter in chosen}, kafka)
+    refused = 0
     async with KafkaEventPublisher(kafka) as pub:
         for p, o, letter in chosen:
+            command_id = dict(letter.headers).get("ce_id", b"").decode("utf-8", "replace")
+            if command_id and command_id in answered:
+                refused += 1
+                print(
+                    f"not requeued {p}:{o}: command {command_id} already has a result, so the "
+                    "appliers would skip it; send the corrected command with a new command_id",
+                    file=sys.stderr,
+                )
+                continue
             await pub.send_raw(topics.COMMANDS, letter.key, letter.value, list(letter.headers))
             print(f"requeued {p}:{o} → {topics.COMMANDS}", file=out)
     missing = set(which) - {"all"} - {f"{p}:{o}" for p, o, _ in chosen}
     for name in sorted(missing):
         print(f"no dead letter {name}", file=sys.stderr)
-    return 1 if missing else 0
+    return 1 if missing or refused else 0
+
+
+async def _answered(partitions: set[int], kafka: KafkaConfig) -> set[str]:
+    """Command ids with a result in the ``command-results.v1`` partitions of these commands
+    partitions (results are keyed like their commands)."""
+    if not partitions:
+        return set()
+    consumer = AIOKafkaConsumer(**consumer_kwargs(kafka))
+    await consumer.start()
+    try:
+        return await read_result_ids(consumer, partitions)
+    finally:
+        async with asyncio.timeout(10):
+            await consumer.stop()

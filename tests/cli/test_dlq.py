@@ -11,14 +11,14 @@ import msgspec
 import pytest
 
 import schemas
-from schemas import topics
+from schemas import examples, topics
 
 pytestmark = pytest.mark.integration
 
 PHONE = "05321234567"
 
 
-def _poison(cli: Any) -> tuple[str, schemas.DeadLetter]:
+def _poison(cli: Any, *, partition: int = 5) -> tuple[str, schemas.DeadLetter]:
     """A dead letter as the applier writes it; returns its PARTITION:OFFSET."""
     marker = uuid.uuid4().hex
     original = (
@@ -29,7 +29,7 @@ def _poison(cli: Any) -> tuple[str, schemas.DeadLetter]:
     letter = schemas.DeadLetter(
         error=f"invalid command: Object missing required field `tracking_number` ({PHONE})",
         topic=topics.COMMANDS,
-        partition=5,
+        partition=partition,
         offset=41,
         received_at=dt.datetime(2026, 3, 14, 9, 0, tzinfo=dt.UTC),
         key=b"pazarama:main",
@@ -70,3 +70,21 @@ def test_dlq_requeue_of_an_unknown_letter_says_so_and_fails(cli: Any) -> None:
     proc = cli.run("dlq", "requeue", "--bootstrap", cli.bootstrap)
     assert proc.returncode == 2
     assert "PARTITION:OFFSET" in proc.stderr
+
+
+def test_a_letter_whose_command_already_has_a_result_is_not_requeued(cli: Any) -> None:
+    # The applier answered the undecodable command `invalid` (its ce_id named it); appliers skip
+    # a command id they answered, so requeueing its bytes could never apply it.
+    where, letter = _poison(cli, partition=7)
+    command_id = dict(letter.headers)["ce_id"].decode()
+    result = msgspec.structs.replace(
+        examples.sample_result(), command_id=command_id, outcome=schemas.Outcome.INVALID
+    )
+    cli.produce(
+        topics.COMMAND_RESULTS, [(letter.key, msgspec.json.encode(result), [])], partition=7
+    )
+    proc = cli.run("dlq", "requeue", "--bootstrap", cli.bootstrap, where)
+    assert proc.returncode == 1, proc
+    assert f"not requeued {where}: command {command_id} already has a result" in proc.stderr
+    assert "new command_id" in proc.stderr
+    assert [r for r in cli.read_all(topics.COMMANDS) if r.value == letter.value] == []
