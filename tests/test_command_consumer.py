@@ -262,22 +262,35 @@ async def test_dlq_list_and_requeue(rig: Rig) -> None:
     from pipeline.config import KafkaConfig
 
     kafka = KafkaConfig(bootstrap=rig.bootstrap)
-    await _send(rig.bootstrap, [(b"softtr:main", b"\x00garbage", [("ce_id", b"g-1")])])
+    await _send(
+        rig.bootstrap,
+        [
+            (b"softtr:main", b"\x00garbage", [("ce_id", b"g-1")]),  # answered `invalid`
+            (b"softtr:main", b"\x00nameless", []),  # names no command: no result
+        ],
+    )
     stop = asyncio.Event()
     worker = rig.worker_factory()  # type: ignore[operator]
     task = asyncio.create_task(worker.run(stop))
     try:
         async with asyncio.timeout(30):
-            while not await sendcmd.dead_letters(kafka):
+            while len(await sendcmd.dead_letters(kafka)) < 2:
                 await asyncio.sleep(0.2)
         out = io.StringIO()
         await sendcmd.dlq_list(kafka, out)
-        assert "1 dead letter(s)" in out.getvalue() and "undecodable" in out.getvalue()
-        ((partition, offset, _),) = await sendcmd.dead_letters(kafka)
-        assert await sendcmd.dlq_requeue(kafka, [f"{partition}:{offset}"], out) == 0
+        assert "2 dead letter(s)" in out.getvalue() and "undecodable" in out.getvalue()
+        letters = await sendcmd.dead_letters(kafka)
+        [named] = [f"{p}:{o}" for p, o, letter in letters if letter.value == b"\x00garbage"]
+        [nameless] = [f"{p}:{o}" for p, o, letter in letters if letter.value == b"\x00nameless"]
+        # g-1 has its result: the appliers would skip it, so it is not sent.
+        assert await sendcmd.dlq_requeue(kafka, [named], out) == 1
+        assert await sendcmd.dlq_requeue(kafka, [nameless], out) == 0
         async with asyncio.timeout(30):  # the requeued bytes are still bad: dead again
-            while len(await sendcmd.dead_letters(kafka)) < 2:
+            while len(await sendcmd.dead_letters(kafka)) < 3:
                 await asyncio.sleep(0.2)
+        assert [letter.value for _, _, letter in await sendcmd.dead_letters(kafka)].count(
+            b"\x00garbage"
+        ) == 1
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
