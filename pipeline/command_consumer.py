@@ -35,6 +35,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from pipeline.applier import AccountApplier, Pending
 from pipeline.clock import Clock
 from pipeline.errors import BrokerError
+from pipeline.masking import mask_text
 from schemas import (
     CommandDecodeError,
     CommandResult,
@@ -174,7 +175,8 @@ class CommandConsumer:
         try:
             command = decode_command(record.value or b"")
         except CommandDecodeError as exc:
-            await self._dead_letter(tp, record, str(exc), received)
+            # The decoder may quote a value of the command (an e-mail, a phone): mask it.
+            await self._dead_letter(tp, record, mask_text(str(exc)), received)
             offsets.finish(record.offset)
             self._changed.set()
             return

@@ -138,9 +138,11 @@ async def test_every_command_gets_exactly_one_result_and_poison_goes_to_the_dlq(
         issued_at=dt.datetime.now(dt.UTC),
         status=OrderStatus.PREPARING,
     )
-    records += [poison, (b"softtr:nobody", encode_command(stranger), [])]
+    # Undecodable, and the decoder's message quotes a personal value: it must come out masked.
+    leaky = (b"softtr:main", b'{"type":"ali.veli@example.com"}', [("ce_id", b"poison-2")])
+    records += [poison, leaky, (b"softtr:nobody", encode_command(stranger), [])]
     await _send(rig.bootstrap, records)
-    expected = {c.command_id for c in commands} | {"poison-1", "stranger-1"}
+    expected = {c.command_id for c in commands} | {"poison-1", "poison-2", "stranger-1"}
 
     async def all_results() -> bool:
         return {r.command_id for r in await rig.results()} >= expected
@@ -151,14 +153,18 @@ async def test_every_command_gets_exactly_one_result_and_poison_goes_to_the_dlq(
     assert len(results) == len(by_id) == len(expected)
     assert by_id["poison-1"].outcome is Outcome.INVALID
     assert by_id["stranger-1"].outcome is Outcome.INVALID
+    leaked = by_id["poison-2"].error or ""
+    assert by_id["poison-2"].outcome is Outcome.INVALID and "$.type" in leaked
+    assert "ali.veli@example.com" not in leaked
     assert "unknown account" in (by_id["stranger-1"].error or "")
     assert all(by_id[c.command_id].outcome is Outcome.APPLIED for c in commands)
     letters = [
         msgspec.json.decode(v, type=DeadLetter)
         for v in await _read_all(rig.bootstrap, topics.COMMANDS_DLQ)
     ]
-    assert [ltr.value for ltr in letters] == [b"\xff{not json"]
+    assert [ltr.value for ltr in letters] == [b"\xff{not json", leaky[1]]
     assert letters[0].topic == topics.COMMANDS and "undecodable" in letters[0].error
+    assert "ali.veli@example.com" not in letters[1].error
 
     # A restarted worker: offsets were committed after the results, nothing is redone.
     again = rig.worker_factory()  # type: ignore[operator]
