@@ -18,9 +18,11 @@ pytestmark = pytest.mark.integration
 PHONE = "05321234567"
 
 
-def _poison(cli: Any, *, partition: int = 5) -> tuple[str, schemas.DeadLetter]:
+def _poison(
+    cli: Any, *, partition: int = 5, marker: str | None = None
+) -> tuple[str, schemas.DeadLetter]:
     """A dead letter as the applier writes it; returns its PARTITION:OFFSET."""
-    marker = uuid.uuid4().hex
+    marker = marker or uuid.uuid4().hex
     original = (
         b'{"type":"order.ship","command_id":"cmd-' + marker.encode() + b'","platform":"pazarama",'
         b'"account":"main","order_id":"ORD-9","issued_at":"2026-03-14T12:00:00+03:00",'
@@ -75,16 +77,17 @@ def test_dlq_requeue_of_an_unknown_letter_says_so_and_fails(cli: Any) -> None:
 def test_a_letter_whose_command_already_has_a_result_is_not_requeued(cli: Any) -> None:
     # The applier answered the undecodable command `invalid` (its ce_id named it); appliers skip
     # a command id they answered, so requeueing its bytes could never apply it.
-    where, letter = _poison(cli, partition=7)
-    command_id = dict(letter.headers)["ce_id"].decode()
+    marker = uuid.uuid4().hex
     result = msgspec.structs.replace(
-        examples.sample_result(), command_id=command_id, outcome=schemas.Outcome.INVALID
+        examples.sample_result(), command_id=f"cmd-{marker}", outcome=schemas.Outcome.INVALID
     )
-    cli.produce(
-        topics.COMMAND_RESULTS, [(letter.key, msgspec.json.encode(result), [])], partition=7
+    # Results are keyed like their commands: the letter names the partition the key maps to.
+    [(partition, _)] = cli.produce(
+        topics.COMMAND_RESULTS, [(b"pazarama:main", msgspec.json.encode(result), [])]
     )
+    where, letter = _poison(cli, partition=partition, marker=marker)
     proc = cli.run("dlq", "requeue", "--bootstrap", cli.bootstrap, where)
     assert proc.returncode == 1, proc
-    assert f"not requeued {where}: command {command_id} already has a result" in proc.stderr
+    assert f"not requeued {where}: command cmd-{marker} already has a result" in proc.stderr
     assert "new command_id" in proc.stderr
     assert [r for r in cli.read_all(topics.COMMANDS) if r.value == letter.value] == []

@@ -85,7 +85,7 @@ def test_a_run_worker_serves_health_readiness_and_its_metrics(cli: Any, tmp_path
             events = _sample(page, "pipeline_poll_events_total", account=account)
             return status == 200 and (events or 0) > 0
 
-        _, ctype, page = _until(f"{base}/metrics", polled)
+        _, ctype, page = _until(f"{base}/metrics", polled, timeout=45)
         assert ctype.startswith("text/plain") and "version=0.0.4" in ctype
         assert _sample(page, "pipeline_ready") == 1
         assert _sample(page, "pipeline_broker_connected") == 1
