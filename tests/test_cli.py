@@ -114,6 +114,13 @@ def test_schemas_check_reports_up_to_date(capsys: pytest.CaptureFixture[str]) ->
     assert "up to date" in capsys.readouterr().out
 
 
+def test_up_for_takes_a_duration(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["up", "--for", "5 minutes"])
+    assert exc.value.code == 2
+    assert "invalid duration '5 minutes'" in capsys.readouterr().err
+
+
 def test_unknown_platform_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sandbox", "--platform", "amazon"]) == 2
     assert "unknown platform 'amazon'" in capsys.readouterr().err

@@ -11,6 +11,7 @@ import msgspec
 import pytest
 
 import schemas
+from pipeline.broker import find_free_port
 from schemas import examples, topics
 
 pytestmark = pytest.mark.integration
@@ -117,3 +118,12 @@ def test_send_wait_prints_the_commands_result_or_says_none_came(cli: Any) -> Non
     proc = cli.run("send", *common, "--command-id", unanswered, "--wait", "2")
     assert proc.returncode == 1, proc.stderr
     assert "no result within 2s" in proc.stdout
+
+
+def test_an_unreachable_broker_is_a_clear_error_naming_it(cli: Any) -> None:
+    address = f"127.0.0.1:{find_free_port()}"
+    proc = cli.run("send", "order.set_status", "--bootstrap", address, "--platform", "softtr",
+                   "--order", "7", "--status", "preparing", timeout=60)  # fmt: skip
+    assert proc.returncode == 2, proc
+    assert f"error: cannot reach Kafka at {address}" in proc.stderr
+    assert "Traceback" not in proc.stderr
