@@ -41,6 +41,7 @@ import schemas
 from pipeline.broker import EMBEDDED_CONSUMER_TIMEOUTS
 from pipeline.config import KafkaConfig, SecretRef
 from pipeline.errors import BrokerError, ConfigError, RecordRejected
+from pipeline.partitioning import KeyPartitioner
 from schemas.cloudevents import event_headers
 
 __all__ = [
@@ -172,6 +173,8 @@ def producer_kwargs(
         max_request_size=max_request_size,
         compression_type=_compression(cfg),
         request_timeout_ms=int(timeout * 1000),
+        # aiokafka's partitions, computed in half the time (pipeline.partitioning).
+        partitioner=KeyPartitioner(),
     )
     return kwargs
 

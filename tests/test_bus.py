@@ -38,6 +38,7 @@ from pipeline.bus import (
 from pipeline.config import KafkaConfig, SecretRef
 from pipeline.errors import BrokerError, ConfigError
 from pipeline.netproxy import TcpProxy
+from pipeline.partitioning import KeyPartitioner
 from pipeline.topics import TOPICS, ensure_topics, list_topics
 from schemas import topics
 from schemas.examples import sample_events
@@ -151,7 +152,9 @@ def test_producer_settings_are_ours_not_aiokafkas_defaults() -> None:
         "max_request_size": bus.DEFAULT_MAX_REQUEST_SIZE,
         "compression_type": "zstd",
         "request_timeout_ms": int(bus.DEFAULT_TIMEOUT * 1000),
+        "partitioner": kwargs["partitioner"],
     }
+    assert isinstance(kwargs["partitioner"], KeyPartitioner)
 
 
 @pytest.mark.parametrize(
