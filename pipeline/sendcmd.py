@@ -29,6 +29,7 @@ from pipeline.command_consumer import read_result_ids
 from pipeline.config import KafkaConfig
 from pipeline.errors import CommandError
 from pipeline.masking import excerpt, mask_text
+from pipeline.replay import log_ends
 from schemas import (
     CommandDecodeError,
     DeadLetter,
@@ -89,7 +90,10 @@ def build_command(args: dict[str, Any], *, now: dt.datetime | None = None) -> by
 
 
 async def send(kafka: KafkaConfig, raw: bytes, *, wait: float | None, out: TextIO) -> int:
+    """Publish; with ``wait``, print the command's result (exit 1 when none came in time, or
+    when the result is older than this send: appliers skip a command id they answered)."""
     command = decode_command(raw)
+    ends = await _result_ends(kafka) if wait is not None else {}
     async with KafkaEventPublisher(kafka) as pub:
         await pub.send_raw(
             topics.COMMANDS,
@@ -100,12 +104,35 @@ async def send(kafka: KafkaConfig, raw: bytes, *, wait: float | None, out: TextI
     print(f"sent {command.type} {command.command_id} → {topics.COMMANDS}", file=out, flush=True)
     if wait is None:
         return 0
-    result = await _await_result(kafka, command.command_id, wait)
-    if result is None:
+    found = await _await_result(kafka, command.command_id, wait)
+    if found is None:
         print(f"no result within {wait:g}s", file=out)
         return 1
+    result, partition, offset = found
     print(msgspec.json.encode(result).decode(), file=out)
+    if offset < ends.get(partition, 0):
+        print(
+            f"note: command {command.command_id} was answered before this send; the appliers "
+            "skip a command id they answered: send it with a new command_id to apply it",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+async def _result_ends(kafka: KafkaConfig) -> dict[int, int]:
+    """Where each ``command-results.v1`` partition ends now (empty: no such topic yet)."""
+    consumer = AIOKafkaConsumer(**consumer_kwargs(kafka))
+    await consumer.start()
+    try:
+        await consumer.topics()
+        parts = consumer.partitions_for_topic(topics.COMMAND_RESULTS) or set()
+        tps = [TopicPartition(topics.COMMAND_RESULTS, p) for p in sorted(parts)]
+        ends = await log_ends(consumer, tps) if tps else {}
+        return {tp.partition: end for tp, end in ends.items()}
+    finally:
+        async with asyncio.timeout(10):
+            await consumer.stop()
 
 
 async def _scan(kafka: KafkaConfig, topic: str) -> AIOKafkaConsumer | None:
@@ -124,7 +151,10 @@ async def _scan(kafka: KafkaConfig, topic: str) -> AIOKafkaConsumer | None:
     return consumer
 
 
-async def _await_result(kafka: KafkaConfig, command_id: str, wait: float) -> Any:
+async def _await_result(
+    kafka: KafkaConfig, command_id: str, wait: float
+) -> tuple[Any, int, int] | None:
+    """The command's first result with its partition and offset (None: none within ``wait``)."""
     try:
         async with asyncio.timeout(wait):
             consumer = None
@@ -137,18 +167,18 @@ async def _await_result(kafka: KafkaConfig, command_id: str, wait: float) -> Any
         return None
 
 
-async def _find_result(consumer: AIOKafkaConsumer, command_id: str) -> Any:
+async def _find_result(consumer: AIOKafkaConsumer, command_id: str) -> tuple[Any, int, int]:
     try:
         while True:
             batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
+            for tp, records in batch.items():
                 for record in records:
                     try:
                         result = decode_result(record.value or b"")
                     except msgspec.MsgspecError:
                         continue
                     if result.command_id == command_id:
-                        return result
+                        return result, tp.partition, record.offset
     finally:
         await consumer.stop()
 

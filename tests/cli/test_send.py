@@ -102,22 +102,40 @@ def test_an_invalid_command_is_refused_naming_the_field_and_nothing_is_sent(
     assert _on_commands(cli, command_id) == []
 
 
-def test_send_wait_prints_the_commands_result_or_says_none_came(cli: Any) -> None:
+def test_send_wait_prints_the_result_that_comes_after_it(cli: Any) -> None:
+    command_id = f"cli-wait-{uuid.uuid4()}"
+    send = cli.start("send", *_SET_STATUS, cli.bootstrap, "--command-id", command_id,
+                     "--wait", "30")  # fmt: skip
+    try:
+        send.out.wait_for(f"sent order.set_status {command_id}")
+        result = msgspec.structs.replace(examples.sample_result(), command_id=command_id)
+        cli.produce(topics.COMMAND_RESULTS, [(b"softtr:main", msgspec.json.encode(result), [])])
+        assert send.proc.wait(timeout=30) == 0, send.err.text()
+        assert json.loads(send.out.text().splitlines()[-1])["command_id"] == command_id
+    finally:
+        send.close()
+
+
+def test_send_wait_says_when_the_result_predates_the_send_or_none_came(cli: Any) -> None:
     answered, unanswered = f"cli-wait-{uuid.uuid4()}", f"cli-wait-{uuid.uuid4()}"
     result = msgspec.structs.replace(examples.sample_result(), command_id=answered)
     cli.produce(
         topics.COMMAND_RESULTS,
         [(b"softtr:main", msgspec.json.encode(result), [])],
     )
-    common = ["order.set_status", "--bootstrap", cli.bootstrap, "--platform", "softtr",
-              "--order", "7", "--status", "preparing"]  # fmt: skip
-    proc = cli.run("send", *common, "--command-id", answered, "--wait", "20")
-    assert proc.returncode == 0, proc.stderr
+    # A repeat of an answered command id: the appliers skip it, its old result is all there is.
+    proc = cli.run("send", *_SET_STATUS, cli.bootstrap, "--command-id", answered, "--wait", "20")
+    assert proc.returncode == 1, proc.stderr
     assert json.loads(proc.stdout.splitlines()[-1])["command_id"] == answered
+    assert f"note: command {answered} was answered before this send" in proc.stderr
 
-    proc = cli.run("send", *common, "--command-id", unanswered, "--wait", "2")
+    proc = cli.run("send", *_SET_STATUS, cli.bootstrap, "--command-id", unanswered, "--wait", "2")
     assert proc.returncode == 1, proc.stderr
     assert "no result within 2s" in proc.stdout
+
+
+_SET_STATUS = ("order.set_status", "--platform", "softtr", "--order", "7", "--status",
+               "preparing", "--bootstrap")  # fmt: skip
 
 
 def test_an_unreachable_broker_is_a_clear_error_naming_it(cli: Any) -> None:
