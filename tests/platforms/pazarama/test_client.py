@@ -19,6 +19,7 @@ from pipeline.errors import (
     PlatformDecodeError,
     PlatformError,
     RateLimited,
+    RejectedError,
     RetryableError,
 )
 from pipeline.http import HttpClient, HttpSettings, RequestContext
@@ -394,6 +395,25 @@ async def test_one_malformed_order_does_not_hide_the_rest(
     assert [b.record_id for b in bad] == [victim.id]
     assert "orderDate" in bad[0].error
     assert len(got) == len(rig.world.orders_between(START - dt.timedelta(days=75), START))
+
+
+async def test_a_refusal_beside_well_formed_orders_is_still_a_refusal(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An order list page decodes in one pass and its ``success`` is read there, not by the
+    # classifier: a page whose orders are fine but whose envelope says no must still refuse.
+    original = sandbox_render.envelope
+
+    def refusing(data: object, **kwargs: Any) -> Any:
+        body = original(data, **kwargs)
+        if isinstance(data, list) and data:
+            body.update(success=False, messageCode="ORD9", userMessage="Servis geçici kapalı")
+        return body
+
+    monkeypatch.setattr(sandbox_render, "envelope", refusing)
+    with pytest.raises(RejectedError, match="Servis geçici kapalı") as info:
+        await _all_orders(rig.client, days=75)
+    assert info.value.platform_code == "ORD9"
 
 
 async def test_secrets_and_tokens_never_reach_logs_or_errors(
