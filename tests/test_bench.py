@@ -32,7 +32,9 @@ ISSUE_FIELDS = {
 @pytest.fixture(scope="module")
 def report() -> IngestReport:
     """One small run shared by the tests below (its own broker and sandbox process)."""
-    settings = IngestSettings(orders=2_000, accounts=2, micro_orders=300, micro_repeats=1)
+    settings = IngestSettings(
+        orders=2_000, accounts=2, workers=1, micro_orders=300, micro_repeats=1
+    )
     return asyncio.run(run_ingest(settings))
 
 
@@ -54,6 +56,9 @@ def test_the_report_carries_every_measurement(report: IngestReport) -> None:
     assert report.wall_s > 0 and report.events_per_s > 0
     assert report.cpu_s > 0 and report.cpu_s_per_10k > 0
     assert report.peak_rss_mb > 0
+    assert report.workers == 1 and len(report.per_worker) == 1
+    assert report.per_worker[0].events == report.events
+    assert report.per_worker[0].accounts == 2
     assert report.micro_orders == 300 and report.micro_orders_per_s > 0
     assert report.baseline_events == 2_000  # the baseline read the same orders
     assert report.baseline_events_per_s is not None and report.baseline_events_per_s > 0
@@ -69,17 +74,29 @@ def test_the_table_names_each_part_of_the_run(report: IngestReport) -> None:
         assert part in table
 
 
-def test_json_prints_one_line_and_only_it() -> None:
+def test_json_prints_one_line_and_only_it_and_workers_share_the_accounts() -> None:
     out = io.StringIO()
-    status = main(
-        ["ingest", "--orders", "300", "--micro-orders", "50", "--no-baseline", "--json"], out=out
-    )
+    argv = ["ingest", "--orders", "300", "--workers", "2", "--micro-orders", "50"]
+    status = main([*argv, "--no-baseline", "--json"], out=out)
     lines = out.getvalue().splitlines()
     assert status == 0
     assert len(lines) == 1
     fields = msgspec.json.decode(lines[0])
     assert fields["orders"] == 300 and fields["baseline_events_per_s"] is None
     assert fields["missing"] == 0 and fields["duplicates"] == 0
+    # Two worker processes, one account each (the default: one account per worker at least),
+    # together publishing every event once.
+    assert fields["workers"] == 2 and fields["accounts"] == 2
+    workers = fields["per_worker"]
+    assert [w["accounts"] for w in workers] == [1, 1]
+    assert all(w["events"] > 0 and w["cpu_s"] > 0 for w in workers)
+    assert sum(w["events"] for w in workers) == fields["events"] == fields["broker_records"]
+    assert fields["cpu_s"] == pytest.approx(sum(w["cpu_s"] for w in workers), abs=0.01)
+
+
+def test_more_workers_than_accounts_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ingest", "--orders", "300", "--accounts", "2", "--workers", "3"]) == 2
+    assert "--workers" in capsys.readouterr().err
 
 
 def test_the_cli_gets_bench_ingest_from_one_call(capsys: pytest.CaptureFixture[str]) -> None:

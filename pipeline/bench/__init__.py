@@ -1,9 +1,10 @@
 """Benchmarks of the pipeline, run as ``pipeline bench <name>`` (today: ``ingest``).
 
-``pipeline bench ingest [--orders N] [--platform ID] [--accounts K] [--json]`` polls N sandbox
-orders into the embedded broker with the real pollers and prints events/s, CPU-seconds per 10k
-events and peak RSS, a one-core micro-benchmark of parse + normalize + encode, and the same
-ingest by a naive baseline with the ratio (see :mod:`pipeline.bench.ingest`). It prints an
+``pipeline bench ingest [--orders N] [--platform ID] [--accounts K] [--workers W] [--json]``
+polls N sandbox orders into the embedded broker with the real pollers (in W worker processes)
+and prints events/s, CPU-seconds per 10k events (per process too) and peak RSS, a one-core
+micro-benchmark of parse + normalize + encode, and the same ingest by a naive baseline with
+the ratio (see :mod:`pipeline.bench.ingest`). It prints an
 aligned table and one JSON line; ``--json`` prints only the JSON line. The exit status is 1 when
 the read-back finds an order missing or published twice.
 """
@@ -38,6 +39,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     ingest.add_argument("--platform", default="pazarama", help="platform id (default pazarama)")
     ingest.add_argument(
         "--accounts", type=int, default=None, help="accounts polled at once (default: 1 per 25k)"
+    )
+    ingest.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes of the end-to-end phase, accounts dealt among them (default 2:"
+        " one per core of a 2-core machine; 1: in the bench's own process)",
     )
     ingest.add_argument("--seed", type=int, default=7, help="seed of the generated orders")
     ingest.add_argument(
@@ -108,10 +116,16 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if args.orders < 1 or (args.accounts is not None and not 1 <= args.accounts <= args.orders):
         print("error: --orders must be ≥ 1 and --accounts between 1 and --orders", file=sys.stderr)
         return 2
+    workers = args.workers if args.workers is not None else min(2, args.orders, args.accounts or 2)
+    accounts = args.accounts if args.accounts is not None else workers
+    if not 1 <= workers <= min(accounts, args.orders):
+        print("error: --workers must be between 1 and the accounts (and orders)", file=sys.stderr)
+        return 2
     settings = IngestSettings(
         orders=args.orders,
         platform=args.platform,
         accounts=args.accounts,
+        workers=workers,
         seed=args.seed,
         micro_orders=max(1, args.micro_orders),
         baseline=not args.no_baseline,
@@ -153,12 +167,21 @@ def render_table(r: IngestReport) -> str:
     sandbox = f"{r.sandbox}, replay misses {r.sandbox_replay_misses}"
     setup = f"generate {r.generate_s:.1f} s, warm-up {r.warmup_s:.1f} s, broker, topics"
     micro_target = target(r.micro_orders_per_s, TARGET_MICRO_ORDERS_PER_S)
+    processes = f"{r.workers} worker process{'es' if r.workers > 1 else ''}"
+    cpu_note = f"{r.cpu_s:.2f} s in {processes}"
+    rss_note = "ru_maxrss"
+    if r.workers > 1:
+        cpu_note += ": " + ", ".join(
+            f"{w.cpu_s:.2f} s ({w.cpu_s_per_10k:.3f}/10k)" for w in r.per_worker
+        )
+        each = ", ".join(f"{w.peak_rss_mb:.0f}" for w in r.per_worker)
+        rss_note += f" of the largest; each: {each} MB"
     rows = [
         ("end to end", "events", _num(r.events), by_type),
         ("", "wall", _num(r.wall_s, " s", 2), "first cycle start → last ack"),
         ("", "events/s", _num(r.events_per_s), target(r.events_per_s, TARGET_EVENTS_PER_S)),
-        ("", "worker CPU / 10k events", _num(r.cpu_s_per_10k, " s", 3), f"{r.cpu_s:.2f} s"),
-        ("", "worker peak RSS", _num(r.peak_rss_mb, " MB", 1), "ru_maxrss"),
+        ("", "worker CPU / 10k events", _num(r.cpu_s_per_10k, " s", 3), cpu_note),
+        ("", "worker peak RSS", _num(r.peak_rss_mb, " MB", 1), rss_note),
         ("", "broker CPU / 10k events", _num(r.broker_cpu_s_per_10k, " s", 3), "Tansu process"),
         ("", "broker peak RSS", _num(r.broker_peak_rss_mb, " MB", 1), "VmHWM"),
         ("", "sandbox CPU / 10k events", _num(r.sandbox_cpu_s_per_10k, " s", 3), sandbox),
@@ -177,7 +200,9 @@ def render_table(r: IngestReport) -> str:
         ("run", "setup", _num(r.setup_s, " s", 1), setup),
         ("", "total", _num(r.total_s, " s", 1), ""),
     ]
-    head = f"bench ingest — {r.platform}, {r.orders:,} orders over {r.accounts} accounts"
+    head = (
+        f"bench ingest — {r.platform}, {r.orders:,} orders over {r.accounts} accounts, {processes}"
+    )
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = [head]
     for section, metric, value, note in rows:

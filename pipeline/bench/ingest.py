@@ -2,24 +2,36 @@
 
 **Setup** (timed, not measured): an :class:`~pipeline.broker.EmbeddedBroker` with the pipeline's
 topics; the platform's sandbox in a *child process* on loopback with ``orders`` orders spread
-over several tenants; in this process, like one worker, a real :class:`AccountPoller` per
-tenant with its platform client, one shared :class:`KafkaEventPublisher` (``acks="all"``, the
-default ``kafka.compression`` zstd, as the poll role runs it), a :class:`KafkaCheckpointStore`
-and an unlimited rate budget. The measured phases run with the garbage collector tuned as
-``pipeline poll`` tunes it (start-up frozen, young collections every 100k allocations).
+over several tenants (at least one per worker); ``workers`` worker processes, each like one
+``pipeline poll`` worker: a real :class:`AccountPoller` per tenant of its share (tenants dealt
+round-robin) with its platform client, one shared :class:`KafkaEventPublisher`
+(``acks="all"``, the default ``kafka.compression`` zstd, as the poll role runs it), a
+:class:`KafkaCheckpointStore` and an unlimited rate budget. The measured phases run with the
+garbage collector tuned as ``pipeline poll`` tunes it (start-up frozen, young collections
+every 100k allocations).
+
+**Workers.** One Python process runs on one core; a fleet on a machine with C cores runs C
+``pipeline poll`` processes, each owning a share of the accounts (README "Runbook: scaling").
+So the default is 2 workers, the way this 2-core machine would be deployed; events/s is the
+total of all of them, and the report gives each process's accounts, events, CPU and peak RSS.
+``workers=1`` runs the pollers in this process instead (what the figures before 2 workers
+measured; ``--profile`` then writes one file, else one per worker: ``FILE.1``, ``FILE.2``...).
+The broker and the sandbox run beside the workers on the same cores (about 0.1 CPU-s per 10k
+events together): in production both are elsewhere.
 
 **Measured**, in one run on the same data:
 
 1. *End to end*: every poller's first recent loop (a backfill of the whole horizon), all
    accounts concurrently. Wall time runs from the start of the cycles to the last acknowledged
-   publish; CPU is this process's ``time.process_time`` over the cycles, checkpoint saves
-   included. The broker's CPU (``/proc/<pid>/stat``) and the sandbox's (its own
-   ``getrusage``) are reported beside it, not added: they are other processes, as in
-   production. Peak RSS is this process's ``ru_maxrss`` after the cycles: the high-water mark
-   since start, warm-up included. Then every record of ``orders.v1`` is read back and its keys
-   are checked against the sandbox's ground truth: every order exactly once, nothing else.
+   publish (over all workers); CPU is the workers' ``time.process_time`` over the cycles,
+   checkpoint saves included, summed (and per worker). The broker's CPU
+   (``/proc/<pid>/stat``) and the sandbox's (its own ``getrusage``) are reported beside it,
+   not added: they are other processes, as in production. Peak RSS is the largest worker's
+   ``ru_maxrss`` after the cycles: the high-water mark since start, warm-up included (in-process
+   runs). Then every record of ``orders.v1`` is read back and its keys are checked against the
+   sandbox's ground truth: every order exactly once, nothing else.
 2. *Micro*: pages recorded from the sandbox, replayed from memory through the platform's own
-   client (envelope and record decode, classification, mapping), then change detection with
+   client (page decode, classification, mapping), then change detection with
    fingerprints, event encoding, headers and key: the worker's per-order path without I/O, on
    one core (best CPU time of a few repeats). Each record is JSON-encoded once (sorted keys):
    those bytes give its fingerprint, its event id and the ``data`` of its record value, as in
@@ -46,29 +58,26 @@ import gc
 import math
 import os
 import resource
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final, TypeVar
 
 import msgspec
-from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 import schemas
 from pipeline import platforms
 from pipeline.adapter import Malformed, PlatformClient, PlatformSpec
 from pipeline.bench import baseline
+from pipeline.bench.ingest_sandbox import START, SandboxPlan, SandboxProcess
 from pipeline.broker import EmbeddedBroker
 from pipeline.bus import KafkaEventPublisher, as_config, consumer_kwargs
 from pipeline.changes import detect
 from pipeline.checkpoints import CheckpointStore, KafkaCheckpointStore, MemoryCheckpointStore
-from pipeline.clock import ManualClock
 from pipeline.http import HttpClient, HttpResponse, HttpSettings, RequestContext, ResponseClassifier
 from pipeline.poller import AccountPoller, EventPublisher, PollSettings
 from pipeline.ratelimit import RateBudget, RateLimit
-from pipeline.sandbox import Sandbox, SandboxSettings
 from pipeline.sandbox.tenants import default_credentials
 from pipeline.topics import TOPICS, TopicSpec, ensure_topics
 from schemas.cloudevents import event_headers
@@ -85,9 +94,6 @@ __all__ = [
     "run_ingest",
 ]
 
-#: The instant the sandbox's world and the pollers' clocks stand at (a whole minute, so the
-#: platforms' minute-precision windows are exact).
-START: Final = dt.datetime(2026, 4, 20, 9, 0, tzinfo=dt.UTC)
 #: A Kafka checkpoint keeps a fingerprint (~270 bytes) per order of the horizon and must fit
 #: CHECKPOINT_MAX_BYTES (8 MiB): about 30k orders per account, so the default stays below.
 ORDERS_PER_ACCOUNT: Final = 25_000
@@ -95,7 +101,6 @@ TARGET_EVENTS_PER_S: Final = 10_000
 TARGET_MICRO_ORDERS_PER_S: Final = 50_000
 BASELINE_TOPIC: Final = "bench.baseline.orders"
 _UNLIMITED: Final = RateLimit.from_config(per_second=1_000_000)
-_HOST: Final = "127.0.0.1"
 _T = TypeVar("_T")
 
 Progress = Callable[[str], None]
@@ -104,8 +109,12 @@ Progress = Callable[[str], None]
 class IngestSettings(msgspec.Struct, frozen=True, kw_only=True):
     orders: int = 100_000
     platform: str = "pazarama"
-    #: Sandbox tenants polled concurrently (None: one per ORDERS_PER_ACCOUNT orders).
+    #: Sandbox tenants polled concurrently (None: one per ORDERS_PER_ACCOUNT orders, at least
+    #: one per worker).
     accounts: int | None = None
+    #: Worker processes of the end-to-end phase (1: this process; N: N children, accounts dealt
+    #: round-robin; see :mod:`pipeline.bench.ingest_workers`).
+    workers: int = 2
     seed: int = 7
     history: dt.timedelta = dt.timedelta(days=7)
     micro_orders: int = 10_000
@@ -117,9 +126,29 @@ class IngestSettings(msgspec.Struct, frozen=True, kw_only=True):
 
     def account_labels(self) -> list[tuple[str, int]]:
         """``(tenant label, orders)`` per account, the orders spread as evenly as possible."""
-        count = self.accounts or max(1, math.ceil(self.orders / ORDERS_PER_ACCOUNT))
+        count = self.accounts or max(self.workers, math.ceil(self.orders / ORDERS_PER_ACCOUNT))
         share, extra = divmod(self.orders, count)
         return [(f"bench-{i + 1}", share + (1 if i < extra else 0)) for i in range(count)]
+
+
+class WorkerUsage(msgspec.Struct, frozen=True, kw_only=True):
+    """What one worker process of the end-to-end phase did and used."""
+
+    accounts: int
+    events: int
+    cpu_s: float
+    cpu_s_per_10k: float
+    peak_rss_mb: float
+
+    @classmethod
+    def of(cls, accounts: int, events: int, cpu_s: float, peak_rss_mb: float) -> WorkerUsage:
+        return cls(
+            accounts=accounts,
+            events=events,
+            cpu_s=round(cpu_s, 3),
+            cpu_s_per_10k=_per_10k(cpu_s, events),
+            peak_rss_mb=round(peak_rss_mb, 1),
+        )
 
 
 class IngestReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -130,6 +159,9 @@ class IngestReport(msgspec.Struct, frozen=True, kw_only=True):
     orders: int
     accounts: int
     sandbox: str  # "replay" or "live"
+    workers: int
+    #: Each worker process's accounts, events, CPU and peak RSS (cpu_s is their sum).
+    per_worker: list[WorkerUsage]
     events: int
     events_by_type: dict[str, int]
     wall_s: float
@@ -170,186 +202,6 @@ class IngestReport(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
-# --- the sandbox, in a child process ---------------------------------------------------------
-
-
-class SandboxPlan(msgspec.Struct, frozen=True, kw_only=True):
-    """What the sandbox child generates and how it serves it (its first line on stdin)."""
-
-    platform: str
-    seed: int
-    history: dt.timedelta
-    accounts: list[tuple[str, int]]
-    replay: bool
-
-
-class _Ready(msgspec.Struct, frozen=True, kw_only=True):
-    root_url: str
-    base_path: str
-    truth: dict[str, list[str]]  # tenant label → the ids of its orders
-    generate_s: float
-
-
-class _Usage(msgspec.Struct, frozen=True, kw_only=True):
-    cpu_s: float
-    replay_misses: int
-
-
-class _Replay:
-    """Answers a repeated successful read with the bytes the sandbox rendered the first time.
-
-    Right only while the world stands still (the bench's clock never moves, nothing writes).
-    The key holds the tenant, not the token, so a new client's requests hit too; JSON bodies
-    are compared canonically (sorted keys, no whitespace)."""
-
-    def __init__(self, sandbox: Sandbox) -> None:
-        self._sandbox = sandbox
-        self._answers: dict[tuple[str, str, str, bytes], tuple[int, bytes, str]] = {}
-        self.misses = 0
-
-    @web.middleware
-    async def middleware(
-        self, request: web.Request, handler: Callable[[web.Request], Any]
-    ) -> web.StreamResponse:
-        tenant = self._sandbox.identity(request).tenant
-        if tenant is None:
-            passed: web.StreamResponse = await handler(request)
-            return passed
-        key = (request.method, request.path_qs, tenant.label, _canonical(await request.read()))
-        if (answer := self._answers.get(key)) is not None:
-            status, body, content_type = answer
-            return web.Response(body=body, status=status, headers={"Content-Type": content_type})
-        self.misses += 1
-        response: web.StreamResponse = await handler(request)
-        rendered = response.body if isinstance(response, web.Response) else None
-        if response.status == 200 and isinstance(rendered, bytes):
-            content_type = response.headers.get("Content-Type", "application/json")
-            self._answers[key] = (response.status, rendered, content_type)
-        return response
-
-
-def _canonical(body: bytes) -> bytes:
-    try:
-        return msgspec.json.encode(msgspec.json.decode(body), order="sorted")
-    except msgspec.DecodeError:
-        return body  # a form or an empty body: compared as sent
-
-
-def sandbox_child() -> None:
-    """The child's entry point: a :class:`SandboxPlan` line on stdin, then ``usage``/``stop``
-    lines, each answered with one JSON line on stdout (logs go to stderr)."""
-    plan = msgspec.json.decode(sys.stdin.buffer.readline(), type=SandboxPlan)
-    asyncio.run(_serve_sandbox(plan))
-
-
-def _reply(message: msgspec.Struct) -> None:
-    sys.stdout.buffer.write(msgspec.json.encode(message) + b"\n")
-    sys.stdout.buffer.flush()
-
-
-async def _serve_sandbox(plan: SandboxPlan) -> None:
-    started = time.perf_counter()
-    sandbox = platforms.sandbox_class(plan.platform)(
-        clock=ManualClock(START), settings=SandboxSettings(seed=plan.seed, history=plan.history)
-    )
-    assert isinstance(sandbox, Sandbox)  # noqa: S101
-    sandbox.limits.rules.clear()  # the bench measures us, not the platform's limits
-    truth = {}
-    for label, count in plan.accounts:
-        tenant = sandbox.add_tenant(label, initial_orders=count)
-        truth[label] = [order.id for order in tenant.world.orders]
-    generated = time.perf_counter() - started
-    app = sandbox.build()
-    replay = _Replay(sandbox) if plan.replay else None
-    if replay is not None:
-        app.middlewares.append(replay.middleware)  # inside the sandbox's own (log, faults)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, _HOST, 0).start()
-        root = f"http://{_HOST}:{int(runner.addresses[0][1])}"
-        _reply(
-            _Ready(root_url=root, base_path=sandbox.base_path, truth=truth, generate_s=generated)
-        )
-        # A blocking read in a thread, so the loop serves meanwhile; EOF: the parent is gone.
-        while command := (await asyncio.to_thread(sys.stdin.readline)).strip():
-            usage = resource.getrusage(resource.RUSAGE_SELF)
-            misses = replay.misses if replay else 0
-            _reply(_Usage(cpu_s=usage.ru_utime + usage.ru_stime, replay_misses=misses))
-            if command == "stop":
-                return
-    finally:
-        await runner.cleanup()
-
-
-class SandboxProcess:
-    """The sandbox as a child process (``python -c`` of :func:`sandbox_child`), so that its
-    CPU is its own: ``async with SandboxProcess(plan) as box: await box.usage()``. On exit it
-    is asked to stop, and killed by its pid after a bound."""
-
-    def __init__(self, plan: SandboxPlan, *, start_timeout: float) -> None:
-        self._plan = plan
-        self._start_timeout = start_timeout
-        self._proc: asyncio.subprocess.Process | None = None
-        self._closed = False
-        self.root_url = ""
-        self.base_url = ""
-        self.truth: dict[str, list[str]] = {}
-        self.generate_s = 0.0
-
-    async def __aenter__(self) -> Self:
-        self._proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            "from pipeline.bench.ingest import sandbox_child; sandbox_child()",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            limit=256 * 1024 * 1024,  # the ready line carries every order id
-        )
-        try:
-            ready = await self._ask(msgspec.json.encode(self._plan), _Ready, self._start_timeout)
-        except BaseException:
-            await self.aclose()
-            raise
-        self.root_url, self.truth, self.generate_s = ready.root_url, ready.truth, ready.generate_s
-        self.base_url = self.root_url + ready.base_path
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def usage(self) -> _Usage:
-        return await self._ask(b"usage", _Usage, 30.0)
-
-    async def _ask(self, line: bytes, answer: type[_T], within: float) -> _T:
-        proc = self._proc
-        assert proc is not None and proc.stdin and proc.stdout  # noqa: S101
-        proc.stdin.write(line + b"\n")
-        async with asyncio.timeout(within):
-            await proc.stdin.drain()
-            reply = await proc.stdout.readline()
-        if not reply:
-            raise RuntimeError(f"the bench sandbox exited (status {await proc.wait()})")
-        return msgspec.json.decode(reply, type=answer)
-
-    async def aclose(self) -> None:
-        """Stop the child (idempotent): ask, wait a bound, then kill it by its pid."""
-        proc = self._proc
-        if proc is None or self._closed:
-            return
-        self._closed = True
-        if proc.returncode is None:
-            with contextlib.suppress(OSError, RuntimeError, TimeoutError, msgspec.DecodeError):
-                await self._ask(b"stop", _Usage, 5.0)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(5.0):
-                    await proc.wait()
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-
-
 # --- this process: the worker ----------------------------------------------------------------
 
 
@@ -376,7 +228,7 @@ class _CountingPublisher:
         if self._inner is not None:
             await self._inner.publish(events)
         self.by_type.update(event.type for event in events)
-        self.last_ack = time.perf_counter()
+        self.last_ack = time.monotonic()  # CLOCK_MONOTONIC: comparable across processes
 
 
 @dataclass(frozen=True, slots=True)
@@ -477,10 +329,33 @@ class _Measured:
     broker_peak_rss_mb: float | None
     sandbox_cpu_s: float
     replay_misses: int
+    per_worker: list[WorkerUsage]
 
     @property
     def events(self) -> int:
         return sum(self.by_type.values())
+
+
+async def _in_process(
+    target: _Target,
+    bootstrap: str,
+    broker_pid: int | None,
+    box: SandboxProcess,
+    horizon: dt.timedelta,
+    profile: str | None,
+) -> _Measured:
+    """The end-to-end phase in this process: one publisher, one store, a poller per account."""
+    async with (
+        HttpClient(HttpSettings(total=60)) as http,
+        KafkaEventPublisher(bootstrap, embedded=True) as publisher,
+        KafkaCheckpointStore(bootstrap, embedded=True) as store,
+    ):
+        counting = _CountingPublisher(publisher)
+        pollers = target.pollers(http, counting, store, horizon)
+        for poller in pollers:
+            await poller.load()  # outside the measurement, as a running worker has
+        with _worker_gc():
+            return await _end_to_end(pollers, counting, box, broker_pid, profile)
 
 
 async def _end_to_end(
@@ -492,7 +367,7 @@ async def _end_to_end(
 ) -> _Measured:
     box0, broker0 = await box.usage(), _proc_stat(broker_pid)
     profiler = cProfile.Profile() if profile else None
-    cpu0, t0 = time.process_time(), time.perf_counter()
+    cpu0, t0 = time.process_time(), time.monotonic()
     if profiler is not None:
         profiler.enable()
     try:
@@ -514,6 +389,9 @@ async def _end_to_end(
         broker_peak_rss_mb=broker1[1] if broker1 else None,
         sandbox_cpu_s=box1.cpu_s - box0.cpu_s,
         replay_misses=box1.replay_misses - box0.replay_misses,
+        per_worker=[
+            WorkerUsage.of(len(pollers), sum(counting.by_type.values()), cpu_s, peak_rss_mb)
+        ],
     )
 
 
@@ -697,27 +575,35 @@ async def run_ingest(settings: IngestSettings, progress: Progress | None = None)
     ):
         await ensure_topics(broker.bootstrap, replication_factor=1)
         target = _Target(spec, box.root_url, box.base_url, [label for label, _ in accounts])
-        async with (
-            HttpClient(HttpSettings(total=60)) as http,
-            KafkaEventPublisher(broker.bootstrap, embedded=True) as publisher,
-            KafkaCheckpointStore(broker.bootstrap, embedded=True) as store,
-        ):
-            warmup_s = 0.0
-            if settings.replay:
-                say("warm-up: the sandbox renders every page once (not measured)")
-                started = time.perf_counter()
-                async with asyncio.timeout(bound):
-                    await _warm_up(target, http, horizon)
-                warmup_s = time.perf_counter() - started
-            counting = _CountingPublisher(publisher)
-            pollers = target.pollers(http, counting, store, horizon)
-            for poller in pollers:
-                await poller.load()  # outside the measurement, as a running worker has
-            setup_s = time.perf_counter() - run_started
+        warmup_s = 0.0
+        if settings.replay:
+            say("warm-up: the sandbox renders every page once (not measured)")
+            started = time.perf_counter()
+            async with asyncio.timeout(bound), HttpClient(HttpSettings(total=60)) as http:
+                await _warm_up(target, http, horizon)
+            warmup_s = time.perf_counter() - started
+        if settings.workers > 1:
+            from pipeline.bench.ingest_workers import end_to_end_in_workers
+
+            say(f"end to end: every account polled into the broker by {settings.workers} workers")
+            async with asyncio.timeout(2 * bound):
+                e2e = await end_to_end_in_workers(
+                    target,
+                    workers=settings.workers,
+                    bootstrap=broker.bootstrap,
+                    horizon=horizon,
+                    box=box,
+                    broker_pid=broker.pid,
+                    profile=settings.profile,
+                    bound=bound,
+                )
+        else:
             say("end to end: every account polled into the broker")
-            async with asyncio.timeout(bound):
-                with _worker_gc():
-                    e2e = await _end_to_end(pollers, counting, box, broker.pid, settings.profile)
+            async with asyncio.timeout(2 * bound):
+                e2e = await _in_process(
+                    target, broker.bootstrap, broker.pid, box, horizon, settings.profile
+                )
+        setup_s = time.perf_counter() - run_started - e2e.wall_s
         say("read-back: every key of orders.v1 against the sandbox's orders")
         async with asyncio.timeout(bound):
             orders = await _read_back(broker.bootstrap, schemas.topics.ORDERS)
@@ -756,6 +642,8 @@ async def run_ingest(settings: IngestSettings, progress: Progress | None = None)
         orders=settings.orders,
         accounts=len(accounts),
         sandbox="replay" if settings.replay else "live",
+        workers=settings.workers,
+        per_worker=e2e.per_worker,
         events=e2e.events,
         events_by_type=e2e.by_type,
         wall_s=round(e2e.wall_s, 3),
