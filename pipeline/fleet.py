@@ -7,7 +7,8 @@ worker holding that partition owns the account: it runs the account's :class:`Ac
 
 * **assign** → load the new accounts' checkpoints (``preload``: one read of the checkpoint topic
   for all of them, not one per key — a thousand accounts take seconds, not minutes) and start
-  their loops, then register them (concurrently: one broker round trip, not one per account);
+  their loops, the first cycles spread over up to 30 s (20 ms per account) so they neither
+  queue for the HTTP pool together nor stay bunched; then register them (concurrently);
 * **revoke** → stop those loops (between cycles, bounded by ``stop_timeout``; a cycle cut short
   is not checkpointed and is repeated by the next owner with the same event ids) — the last
   completed cycle's checkpoint is already saved, so the next owner resumes from it;
@@ -85,6 +86,8 @@ class PollFleet:
         registrations: RawSender | None = None,
         clock: Clock | None = None,
         preload: Callable[[list[str]], Awaitable[object]] | None = None,
+        start_spread: float = 0.02,
+        max_start_spread: float = 30.0,
     ) -> None:
         self._by_partition: dict[int, list[tuple[str, str]]] = {}
         for platform, account in accounts:
@@ -101,6 +104,12 @@ class PollFleet:
         self._registrations = registrations
         # Told the ``platform:account`` keys about to start, before their pollers load.
         self._preload = preload
+        # Accounts taken over together start their first cycles spread over up to
+        # ``max_start_spread`` seconds (``start_spread`` per account): a thousand first cycles
+        # at once queued for the HTTP pool until requests timed out, and cycles that start
+        # together stay bunched at every interval after (`pipeline bench fleet`).
+        self._start_spread = start_spread
+        self._max_start_spread = max_start_spread
         self._clock = clock or SystemClock()
         self.worker, self._host, self._pid = worker_identity()
         self._running: dict[str, _Running] = {}
@@ -137,7 +146,12 @@ class PollFleet:
         ]
         if starting and self._preload is not None and self._group is not None:
             await self._preload([f"{platform}:{account}" for platform, account in starting])
-        started = [pa for pa in starting if await self._start(*pa)]
+        spread = min(self._max_start_spread, self._start_spread * len(starting))
+        started = [
+            pa
+            for n, pa in enumerate(starting)
+            if await self._start(*pa, delay=spread * n / max(1, len(starting)))
+        ]
         await asyncio.gather(*(self._register(p, a, owned=True) for p, a in started))
 
     async def revoked(self, partitions: Collection[int]) -> None:
@@ -150,21 +164,27 @@ class PollFleet:
         ]
         await self._stop_accounts(keys)
 
-    async def _start(self, platform: str, account: str) -> bool:
+    async def _start(self, platform: str, account: str, *, delay: float = 0.0) -> bool:
         key = f"{platform}:{account}"
         if key in self._running or self._group is None:
             return False
         poller = await self._make_poller(platform, account)
         await poller.load()
         stop = asyncio.Event()
-        task = self._group.create_task(self._guard(poller, stop), name=f"poll {key}")
+        task = self._group.create_task(self._guard(poller, stop, delay), name=f"poll {key}")
         self._running[key] = _Running(poller, stop, task)
         self.pollers[key] = poller
         self.state.accounts.add(key)
         log.info("took over %s", key, extra={"platform": platform, "account": account})
         return True
 
-    async def _guard(self, poller: AccountPoller, stop: asyncio.Event) -> None:
+    async def _guard(self, poller: AccountPoller, stop: asyncio.Event, delay: float) -> None:
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await stop.wait()
+            if stop.is_set():
+                return
         try:
             await poller.run(stop)
         except Exception:  # a bug in one account must not end the worker
