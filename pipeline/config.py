@@ -16,13 +16,17 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
 from pipeline.errors import ConfigError
 from pipeline.masking import register_secret
 from pipeline.metrics import MetricsConfig
+from pipeline.ratelimit import DEFAULT_COMMANDS_SHARE
+
+#: Of every rate window, the fraction kept for commands (pipeline.ratelimit, "role shares").
+CommandsShare = Annotated[float, msgspec.Meta(gt=0, lt=1)]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -69,6 +73,14 @@ class RateLimitConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     per_minute: int | None = None
     per_hour: int | None = None
     per_day: int | None = None
+    #: This account's commands share; the file's ``[rate_limit] commands_share`` when unset.
+    commands_share: CommandsShare | None = None
+
+
+class RateLimitDefaults(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[rate_limit]``: what every account's rate budget takes unless it says otherwise."""
+
+    commands_share: CommandsShare = DEFAULT_COMMANDS_SHARE
 
 
 class AccountConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -119,6 +131,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     kafka: KafkaConfig = msgspec.field(default_factory=KafkaConfig)
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
+    rate_limit: RateLimitDefaults = msgspec.field(default_factory=RateLimitDefaults)
     accounts: list[AccountConfig] = msgspec.field(default_factory=list)
 
 
@@ -179,10 +192,31 @@ def parse_config(
                 f"unknown credential key(s) {', '.join(unknown)} for {acc.platform}",
                 path=f"{where}.credentials",
             )
+        _check_windows(acc.rate_limit, f"{where}.rate_limit")
         parse_duration(acc.horizon, path=f"{where}.horizon")
         if acc.poll_interval is not None:
             parse_duration(acc.poll_interval, path=f"{where}.poll_interval")
     return config
+
+
+def commands_share(config: Config, account: AccountConfig) -> float:
+    """The account's commands share: its own, else the file's default."""
+    own = account.rate_limit.commands_share if account.rate_limit else None
+    return config.rate_limit.commands_share if own is None else own
+
+
+def _check_windows(limits: RateLimitConfig | None, path: str) -> None:
+    """Window sizes the budget can take: at least 2, so polls and commands each get one."""
+    if limits is None:
+        return
+    for key in ("per_second", "per_minute", "per_hour", "per_day"):
+        n = getattr(limits, key)
+        if n is not None and n < 2:
+            raise ConfigError(
+                f"must be at least 2 (got {n}): polls and commands each keep a share of every "
+                "window",
+                path=f"{path}.{key}",
+            )
 
 
 def load_config(

@@ -8,7 +8,8 @@ walked against the schema (the :class:`~pipeline.config.Config` Structs, read th
 * unknown keys (with the nearest known one), missing keys, wrong types, values outside a
   ``Literal`` or a numeric range;
 * unknown platforms, missing and unknown credential keys, duplicate accounts, non-http URLs,
-  invalid durations, rate limits below 1, TLS/SASL settings the protocol would ignore;
+  invalid durations, rate limits below 2 (polls and commands each keep a share of every window),
+  a ``commands_share`` outside (0, 1), TLS/SASL settings the protocol would ignore;
 * secrets written as plain strings — refused, the value is never echoed: secrets by reference
   only (``{ env = "NAME" }`` or ``{ file = "/path" }``);
 * secret references that do not resolve here (unset variable, unreadable or empty file): warnings,
@@ -344,8 +345,14 @@ class _Walker:
         limits = acc.get("rate_limit")
         if isinstance(limits, dict):
             for key, n in limits.items():
-                if isinstance(n, int) and not isinstance(n, bool) and n < 1:
-                    self.error(f"{where}.rate_limit.{key}", f"must be at least 1 (got {n})")
+                if key == "commands_share":  # a fraction: its bounds are the schema's
+                    continue
+                if isinstance(n, int) and not isinstance(n, bool) and n < 2:
+                    self.error(
+                        f"{where}.rate_limit.{key}",
+                        f"must be at least 2 (got {n}): polls and commands each keep a share "
+                        "of every window",
+                    )
 
     def kafka(self, section: object) -> None:
         """TLS/SASL consistency, on the file's ``[kafka]`` with the environment's overrides."""

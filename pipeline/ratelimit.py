@@ -16,10 +16,19 @@ after that. The exact log above decides what is allowed; the pacer decides how e
 it, so a poll cycle never empties a minute's budget in one second and leaves a command that
 arrives a moment later waiting for the rest of the minute. Commands are never paced.
 
-Lanes: commands (writes other teams are waiting for) are served before polls. A window may keep a
-``reserve`` fraction for commands: polls may not take the last ``reserve`` of it. Defaults: 20 % of
-a daily window, nothing of shorter windows (a minute refills quickly; a day does not, and a poller
-must not be able to starve the day's writes).
+Lanes and role shares: commands (writes other teams are waiting for) are served before polls,
+and every window keeps a **commands share** (``reserve``, the config key
+``rate_limit.commands_share``, default 0.2): ``max(1, floor(limit * share))`` requests of each
+window belong to commands and polls get the rest. How the two lanes count depends on whether one
+process owns both roles of the account:
+
+* **pooled** (``pipeline up`` on its own embedded broker: nothing else can poll or write the
+  account): one log per window for both lanes; commands may use the whole window, polls at most
+  their share of it, so a command never waits for a window full of polls;
+* **split** (``pipeline poll``, ``pipeline apply``, and ``pipeline run`` — in a fleet an account's
+  polls and commands are assigned by two consumer groups and may land in two processes): each
+  lane has logs of its own, commands at most their share and polls at most the rest of every
+  window, so the two owners together never exceed the window, wherever they run.
 
 A window marked ``shared`` counts the requests of every account of the platform together (ecarsi
 limits per IP, not per token); the :class:`RateLimiterRegistry` hands all budgets of a platform
@@ -52,6 +61,9 @@ MINUTE = 60.0
 HOUR = 3600.0
 DAY = 86400.0
 DEFAULT_DAY_RESERVE = 0.2
+#: Of every window, what commands keep (``rate_limit.commands_share``): e-Çarşı's day split stays
+#: 800 polls / 200 commands as before, and a minute window's polls rarely need more than 80 %.
+DEFAULT_COMMANDS_SHARE = 0.2
 # Our clock and the platform's never agree to the millisecond, and a request leaves a little after
 # it took its slot: the registry lengthens every window by this much so a burst that is legal for
 # us is legal for the server too.
@@ -79,13 +91,30 @@ class Window(msgspec.Struct, frozen=True, kw_only=True):
         if not 0 <= self.reserve < 1:
             raise ValueError(f"reserve is a fraction in [0, 1), got {self.reserve!r}")
 
+        if self.reserve > 0 and self.limit < 2:
+            raise ValueError(
+                f"a window of {self.limit} request cannot be shared between polls and commands"
+                f" (limit {self.limit} per {self.period:g}s, commands share {self.reserve:g})"
+            )
+
+    @property
+    def command_share(self) -> int:
+        """Requests of the window that belong to commands: ``max(1, floor(limit * reserve))``."""
+        if self.reserve <= 0:
+            return 0
+        # round() first: 1000 * 0.2 is 200.00000000000003 in floats.
+        return max(1, math.floor(round(self.limit * self.reserve, 6)))
+
     @property
     def poll_limit(self) -> int:
-        # round() first: 1000 * 0.2 is 200.00000000000003 in floats.
-        return self.limit - math.floor(round(self.limit * self.reserve, 6))
+        return self.limit - self.command_share
 
-    def lane_limit(self, lane: Lane) -> int:
-        return self.limit if lane is Lane.COMMAND else self.poll_limit
+    def lane_limit(self, lane: Lane, *, split: bool = False) -> int:
+        """What ``lane`` may hold of this window: pooled, commands may take all of it; split,
+        each lane its own share (a window without a share is all the polls')."""
+        if lane is Lane.POLL:
+            return self.poll_limit
+        return self.command_share if split else self.limit
 
 
 class RateLimit(msgspec.Struct, frozen=True):
@@ -110,12 +139,20 @@ class RateLimit(msgspec.Struct, frozen=True):
     ) -> RateLimit:
         """Build from the config keys (``rate_limit = { per_minute = 60, per_day = 1000 }``)."""
         pairs = ((per_second, SECOND), (per_minute, MINUTE), (per_hour, HOUR), (per_day, DAY))
+        # The registry applies the configured commands share to every window (with_share); this
+        # day reserve is what a budget built straight from the config keys keeps.
         windows = tuple(
             Window(limit=n, period=p, reserve=day_reserve if p >= DAY else 0.0)
             for n, p in pairs
             if n is not None
         )
         return cls(windows)
+
+    def with_share(self, share: float) -> RateLimit:
+        """Every window with ``share`` of it kept for commands (see the module docstring)."""
+        if not 0 <= share < 1:
+            raise ValueError(f"a commands share is a fraction in [0, 1), got {share!r}")
+        return RateLimit(tuple(msgspec.structs.replace(w, reserve=share) for w in self.windows))
 
     def merged(self, override: RateLimit | None) -> RateLimit:
         """``override``'s limits win per period; reserve and sharing stay as the defaults say."""
@@ -157,9 +194,10 @@ class WindowUsage(msgspec.Struct, frozen=True, kw_only=True):
     limit: int
     period: float
     shared: bool
-    used: int  # acquisitions in the current sliding window (every account's, if shared)
+    used: int  # acquisitions in the current sliding window, both lanes (every account's, if shared)
     remaining: int
-    poll_remaining: int  # what polls may still take, after the commands' reserve
+    poll_remaining: int  # what polls may still take, after the commands' share
+    command_remaining: int  # what commands may still take (split: of their share)
     next_free_in: float  # seconds until the oldest counted acquisition leaves the window
 
 
@@ -240,9 +278,13 @@ class RateBudget:
         margin: float = 0.0,
         shared_logs: Mapping[float, WindowLog] | None = None,
         pace_slices: int | None = None,
+        split: bool = False,
+        shared_command_logs: Mapping[float, WindowLog] | None = None,
     ) -> None:
         self.limit = limit
         self.margin = margin
+        #: Split: each lane counts in logs of its own, within its share (module docstring).
+        self.split = split
         #: Tells this budget's request records from another process's (pipeline.carryover).
         self.token = secrets.token_hex(8)
         #: Awaited after a poll slot was granted, before the request leaves: the poller renews
@@ -261,12 +303,26 @@ class RateBudget:
             period = (shortest.period + margin) * burst / max(1, shortest.poll_limit)
             self._pacer = AsyncLimiter(burst, period)
             self.pace = (burst, burst / period)
-        shared_logs = shared_logs or {}
-        # (window, enforced period, log): a shared window uses the platform-wide log if given.
-        self._windows = [
-            (w, w.period + margin, (shared_logs.get(w.period) if w.shared else None) or WindowLog())
-            for w in limit.windows
-        ]
+        if split and any(w.command_share < 1 for w in limit.windows):
+            raise ValueError(f"a split budget needs a commands share in every window: {limit!r}")
+
+        def logs(shared: Mapping[float, WindowLog] | None) -> list[tuple[Window, float, WindowLog]]:
+            # (window, enforced period, log): a shared window uses the platform-wide log if given.
+            shared = shared or {}
+            return [
+                (w, w.period + margin, (shared.get(w.period) if w.shared else None) or WindowLog())
+                for w in limit.windows
+            ]
+
+        self._windows = logs(shared_logs)
+        # Per lane: (window, enforced period, log, what the lane may hold of that log).
+        command_logs = logs(shared_command_logs) if split else self._windows
+        self._lanes = {
+            Lane.POLL: [(w, p, log, w.lane_limit(Lane.POLL)) for w, p, log in self._windows],
+            Lane.COMMAND: [
+                (w, p, log, w.lane_limit(Lane.COMMAND, split=split)) for w, p, log in command_logs
+            ],
+        }
         self._queues: dict[Lane, collections.deque[asyncio.Future[float]]] = {
             Lane.COMMAND: collections.deque(),
             Lane.POLL: collections.deque(),
@@ -276,7 +332,10 @@ class RateBudget:
         self._timer: asyncio.TimerHandle | None = None
         # This account's own requests (both lanes) over the longest window, whatever the logs
         # share with other accounts: what a request record carries to the next owner.
-        self._history = WindowLog()
+        # Split, one per lane: a poll record then carries the polls only (the commands owner
+        # accounts for its own lane).
+        self._history = {Lane.POLL: WindowLog()}
+        self._history[Lane.COMMAND] = WindowLog() if split else self._history[Lane.POLL]
         self._longest = max(w.period for w in limit.windows) + margin
 
     def acquire(self, lane: Lane = Lane.POLL) -> _Acquisition:
@@ -293,9 +352,14 @@ class RateBudget:
     def usage(self) -> BudgetUsage:
         now = self._now()
         windows = []
-        for w, period, log in self._windows:
+        polls, commands = self._lanes[Lane.POLL], self._lanes[Lane.COMMAND]
+        for (w, period, log, poll_cap), (_, _, clog, command_cap) in zip(
+            polls, commands, strict=True
+        ):
             log.prune(now, period)
-            used = len(log.times)
+            clog.prune(now, period)
+            used = len(log.times) + (len(clog.times) if clog is not log else 0)
+            oldest = min((q[0] for q in (log.times, clog.times) if q), default=None)
             windows.append(
                 WindowUsage(
                     limit=w.limit,
@@ -303,8 +367,9 @@ class RateBudget:
                     shared=w.shared,
                     used=used,
                     remaining=max(0, w.limit - used),
-                    poll_remaining=max(0, w.poll_limit - used),
-                    next_free_in=log.times[0] + period - now if log.times else 0.0,
+                    poll_remaining=max(0, poll_cap - len(log.times)),
+                    command_remaining=max(0, command_cap - len(clog.times)),
+                    next_free_in=oldest + period - now if oldest is not None else 0.0,
                 )
             )
         stats = {
@@ -338,32 +403,38 @@ class RateBudget:
         if n < 1:
             raise ValueError("a cycle has at least one request")
         interval = 0.0
-        for w, period, _ in self._windows:
-            cap = w.lane_limit(lane)
+        for _, period, _, cap in self._lanes[lane]:
             k = cap // n
             interval = max(interval, period / k if k else n * period / cap)
         return interval
 
-    def recent(self) -> list[float]:
+    def recent(self, lane: Lane = Lane.POLL) -> list[float]:
         """Ages (seconds before now, oldest first) of this account's requests still inside
-        its longest window, seeded ones included."""
+        its longest window, seeded ones included: both lanes' when pooled, ``lane``'s when split."""
         now = self._now()
-        self._history.prune(now, self._longest)
-        return [now - t for t in self._history.times]
+        history = self._history[lane]
+        history.prune(now, self._longest)
+        return [now - t for t in history.times]
 
-    def seed(self, ages: Iterable[float]) -> int:
+    def seed(self, ages: Iterable[float], lane: Lane = Lane.POLL) -> int:
         """Count requests made ``ages`` seconds ago (by another owner of the account) in every
-        window, as if this budget had granted them. Returns how many were counted.
+        window, as if this budget had granted them to ``lane`` (pooled: to both lanes' logs).
+        Returns how many were counted.
 
-        Each window keeps at most its ``limit`` newest entries: a window never truly held more,
-        so dropping the oldest surplus never lets a request through that the truth would not.
+        Each window keeps at most its lane's cap of newest entries (its ``limit`` when pooled): a
+        window never truly held more, so dropping the oldest surplus never lets a request through
+        that the truth would not.
         """
         now = self._now()
         times = sorted(now - max(0.0, a) for a in ages)
-        for w, period, log in [*self._windows, (None, self._longest, self._history)]:
+        logs = [
+            (period, log, cap if self.split else w.limit)
+            for w, period, log, cap in self._lanes[lane]
+        ]
+        for period, log, cap in [*logs, (self._longest, self._history[lane], None)]:
             merged = sorted([*log.times, *(t for t in times if t + period > now)])
-            if w is not None:
-                merged = merged[-w.limit :]
+            if cap is not None:
+                merged = merged[-cap:]
             log.times = collections.deque(merged)
         self._dispatch()
         return len(times)
@@ -376,22 +447,22 @@ class RateBudget:
     def _admit_at(self, lane: Lane, now: float) -> float:
         """The earliest time (>= now) at which ``lane`` may take a slot, as things stand."""
         at = max(now, self._blocked_until)
-        for w, period, log in self._windows:
+        for _, period, log, cap in self._lanes[lane]:
             log.prune(now, period)
-            excess = len(log.times) - w.lane_limit(lane)
+            excess = len(log.times) - cap
             if excess >= 0:
                 # Once the oldest excess + 1 entries have left, one slot is free for this lane.
                 at = max(at, log.times[excess] + period)
         return at
 
     def _grant(self, lane: Lane, now: float) -> None:
-        for _, _, log in self._windows:
+        for _, _, log, _ in self._lanes[lane]:
             log.times.append(now)
-        self._history.times.append(now)
+        self._history[lane].times.append(now)
         self._counters[lane].acquired += 1
 
     def _give_back(self, lane: Lane, stamp: float) -> None:
-        for log in [*(log for _, _, log in self._windows), self._history]:
+        for log in [*(log for _, _, log, _ in self._lanes[lane]), self._history[lane]]:
             # Equal stamps are interchangeable; a pruned one needs no giving back.
             if stamp in log.times:
                 log.times.remove(stamp)
@@ -403,8 +474,10 @@ class RateBudget:
             self._timer.cancel()
             self._timer = None
         now = self._now()
-        # Polls only move when no command waits: a waiting command is blocked by a window or a
-        # penalty, and a poll's limits are never looser, so this loses nothing.
+        # Pooled, polls only move when no command waits: a waiting command is blocked by a window
+        # or a penalty, and a poll's limits are never looser, so this loses nothing. Split, the
+        # lanes count in logs of their own: a command waiting for its share holds no poll back.
+        wake = math.inf
         for lane in (Lane.COMMAND, Lane.POLL):
             queue = self._queues[lane]
             while queue:
@@ -413,11 +486,15 @@ class RateBudget:
                     continue
                 at = self._admit_at(lane, now)
                 if at > now:
-                    self._timer = asyncio.get_running_loop().call_at(at, self._dispatch)
-                    return
+                    wake = min(wake, at)
+                    break
                 fut = queue.popleft()
                 self._grant(lane, now)
                 fut.set_result(now)
+            if wake < math.inf and not self.split:
+                break
+        if wake < math.inf:
+            self._timer = asyncio.get_running_loop().call_at(wake, self._dispatch)
 
     async def _acquire(self, lane: Lane) -> float:
         stamp = await self._take(lane)
@@ -436,8 +513,11 @@ class RateBudget:
             await self._pacer.acquire()  # cancellation-safe; spends nothing of the exact log
         loop = asyncio.get_running_loop()
         now = loop.time()
-        ahead = self._queues[Lane.COMMAND] if lane is Lane.COMMAND else None
-        queued = bool(ahead) if ahead is not None else any(self._queues.values())
+        # Commands queue behind commands only; polls behind both lanes, unless split.
+        if lane is Lane.COMMAND or self.split:
+            queued = bool(self._queues[lane])
+        else:
+            queued = any(self._queues.values())
         if not queued and self._admit_at(lane, now) <= now:
             self._grant(lane, now)
             return now
@@ -462,7 +542,11 @@ class RateBudget:
 
 
 class RateLimiterRegistry:
-    """Budgets keyed by (platform, account), created from a per-platform defaults table."""
+    """Budgets keyed by (platform, account), created from a per-platform defaults table.
+
+    ``split`` and the default ``commands_share`` apply to every budget it creates (module
+    docstring); an account may give its own share to :meth:`get`.
+    """
 
     def __init__(
         self,
@@ -471,31 +555,60 @@ class RateLimiterRegistry:
         fallback: RateLimit | None = None,
         margin: float = DEFAULT_MARGIN,
         pace_slices: int | None = DEFAULT_PACE_SLICES,
+        commands_share: float | None = None,
+        split: bool = False,
     ) -> None:
         self._pace_slices = pace_slices
         self._defaults = dict(defaults)
         self._fallback = fallback
         self._margin = margin
+        self._share = commands_share
+        self.split = split
         self._budgets: dict[tuple[str, str], RateBudget] = {}
-        self._shared: dict[str, dict[float, WindowLog]] = {}
+        self._shared: dict[tuple[str, Lane], dict[float, WindowLog]] = {}
 
-    def get(self, platform: str, account: str, override: RateLimit | None = None) -> RateBudget:
-        """The account's budget, created on first use with ``override`` merged over the default."""
-        key = (platform, account)
+    def limit_for(
+        self, platform: str, override: RateLimit | None = None, share: float | None = None
+    ) -> RateLimit:
+        """The limit a budget of ``platform`` gets: ``override`` merged over the default, every
+        window keeping ``share`` (else the registry's, else the table's reserves) for commands."""
         default = self._defaults.get(platform, self._fallback)
         if default is None:
             raise ConfigError(f"no rate limit known for platform {platform!r}", path="rate_limit")
         limit = default.merged(override)
+        share = self._share if share is None else share
+        return limit if share is None else limit.with_share(share)
+
+    def get(
+        self,
+        platform: str,
+        account: str,
+        override: RateLimit | None = None,
+        *,
+        share: float | None = None,
+    ) -> RateBudget:
+        """The account's budget, created on first use with ``override`` merged over the default."""
+        key = (platform, account)
+        limit = self.limit_for(platform, override, share)
         budget = self._budgets.get(key)
         if budget is None:
-            shared = self._shared.setdefault(platform, {})
+            lanes = {
+                lane: self._shared.setdefault((platform, lane), {})
+                for lane in (Lane.POLL, Lane.COMMAND)
+            }
             for w in limit.windows:
                 if w.shared:
-                    shared.setdefault(w.period, WindowLog())
+                    for logs in lanes.values():
+                        logs.setdefault(w.period, WindowLog())
             budget = self._budgets[key] = RateBudget(
-                limit, margin=self._margin, shared_logs=shared, pace_slices=self._pace_slices
+                limit,
+                margin=self._margin,
+                shared_logs=lanes[Lane.POLL],
+                pace_slices=self._pace_slices,
+                split=self.split,
+                shared_command_logs=lanes[Lane.COMMAND],
             )
-        elif override is not None and budget.limit != limit:
+        elif (override is not None or share is not None) and budget.limit != limit:
             raise ConfigError(
                 f"{platform}/{account} already has a budget with other limits", path="rate_limit"
             )

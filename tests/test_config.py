@@ -104,3 +104,51 @@ def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
 )
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == dt.timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize(
+    ("edit", "path", "message"),
+    [
+        (
+            (
+                "rate_limit = { per_minute = 60",
+                "rate_limit = { commands_share = 1.0, per_minute = 60",
+            ),
+            "accounts[0].rate_limit.commands_share",
+            "< 1",
+        ),
+        (
+            ("[kafka]", "[rate_limit]\ncommands_share = 0\n[kafka]"),
+            "rate_limit.commands_share",
+            "> 0",
+        ),
+        (
+            ("rate_limit = { per_minute = 60", "rate_limit = { per_minute = 1"),
+            "accounts[0].rate_limit.per_minute",
+            "at least 2",
+        ),
+    ],
+)
+def test_a_commands_share_outside_zero_one_or_an_unsplittable_window_is_refused(
+    edit: tuple[str, str], path: str, message: str
+) -> None:
+    assert edit[0] in GOOD
+    with pytest.raises(ConfigError) as info:
+        parse_config(GOOD.replace(*edit), platforms=PLATFORMS)
+    assert info.value.path == path
+    assert message in str(info.value)
+
+
+def test_commands_share_defaults_to_a_fifth_and_an_account_may_set_its_own() -> None:
+    from pipeline.config import commands_share
+
+    config = parse_config(GOOD, platforms=PLATFORMS)
+    assert commands_share(config, config.accounts[0]) == 0.2
+    text = GOOD.replace("[kafka]", "[rate_limit]\ncommands_share = 0.4\n[kafka]")
+    config = parse_config(text, platforms=PLATFORMS)
+    assert commands_share(config, config.accounts[0]) == 0.4
+    own = text.replace(
+        "rate_limit = { per_minute = 60", "rate_limit = { commands_share = 0.5, per_minute = 60"
+    )
+    config = parse_config(own, platforms=PLATFORMS)
+    assert commands_share(config, config.accounts[0]) == 0.5

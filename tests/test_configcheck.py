@@ -259,3 +259,21 @@ def test_every_override_targets_a_real_key() -> None:
         field = key.partition(".")[0]
         assert field in msgspec.structs.asdict(struct), name
         assert name == f"PIPELINE_{section.upper()}_{key.replace('.', '_').upper()}"
+
+
+def test_a_commands_share_outside_zero_one_and_a_window_of_one_are_reported(
+    tmp_path: Path,
+) -> None:
+    text = _good(tmp_path).replace(
+        "rate_limit = { per_minute = 60, per_day = 1000 }",
+        "rate_limit = { per_minute = 1, per_day = 1000, commands_share = 1.5 }",
+    )
+    text = "[rate_limit]\ncommands_share = 0.0\n" + text
+    problems = check_text(text, platforms=PLATFORMS, environ={"PZ_ID": "x1234"}, strict=True)
+    by_path = {p.path: p.message for p in _errors(problems)}
+    assert by_path["rate_limit.commands_share"] == "must be more than 0 (got 0.0)"
+    assert by_path["accounts[0].rate_limit.commands_share"] == "must be less than 1 (got 1.5)"
+    assert "must be at least 2 (got 1)" in by_path["accounts[0].rate_limit.per_minute"]
+    fixed = text.replace("commands_share = 0.0", "commands_share = 0.3")
+    fixed = fixed.replace("per_minute = 1,", "per_minute = 2,").replace("= 1.5", "= 0.5")
+    assert _errors(check_text(fixed, platforms=PLATFORMS, environ={"PZ_ID": "x1234"})) == []

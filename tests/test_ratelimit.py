@@ -304,7 +304,14 @@ windows_st = st.lists(
         Window,
         limit=st.integers(1, 5),
         period=st.sampled_from([1.0, 2.0, 3.0, 5.0, 10.0]),
-        reserve=st.sampled_from([0.0, 0.25, 0.5]),
+        reserve=st.just(0.0),
+        shared=st.booleans(),
+    )
+    | st.builds(  # a window shared by the lanes has room for both
+        Window,
+        limit=st.integers(2, 5),
+        period=st.sampled_from([1.0, 2.0, 3.0, 5.0, 10.0]),
+        reserve=st.sampled_from([0.25, 0.5]),
         shared=st.booleans(),
     ),
     min_size=1,
