@@ -118,6 +118,7 @@ def test_every_planted_command_violation_is_found() -> None:
         "unexplained_effect": 1,
     }, report.summary()
     assert "c1" in report.examples["extra_result"][0]
+    assert "(applied, failed)" in report.examples["extra_result"][0]
     assert "o9" in report.examples["unexplained_effect"][0]
 
 

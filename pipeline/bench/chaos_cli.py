@@ -8,13 +8,17 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from pipeline.config import parse_duration
 from pipeline.errors import PipelineError
 
-__all__ = ["add_parsers"]
+if TYPE_CHECKING:
+    from pipeline.bench.chaos import ChaosFigures
+
+__all__ = ["add_parsers", "render"]
 
 
 def add_parsers(benches: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -82,7 +86,7 @@ def _run_check(args: argparse.Namespace) -> int:
 
 
 def _run_chaos(args: argparse.Namespace) -> int:
-    from pipeline.bench.chaos import render, run_chaos
+    from pipeline.bench.chaos import run_chaos
 
     if args.minutes <= 0 or args.workers < 1:
         print("error: --minutes must be > 0 and --workers ≥ 1", file=sys.stderr)
@@ -103,4 +107,38 @@ def _run_chaos(args: argparse.Namespace) -> int:
     if not args.json:
         print(render(figures))
     print(msgspec.json.encode(figures).decode(), flush=True)
-    return 0 if report.ok and figures.settled else 1
+    return 0 if report.ok and figures.settled and not figures.stop_timeouts else 1
+
+
+def render(f: ChaosFigures) -> str:
+    faults = ", ".join(f"{k} {v}" for k, v in sorted(f.faults.items())) or "none"
+    results = ", ".join(f"{k} {v}" for k, v in sorted(f.results.items())) or "none"
+    own = ", ".join(f"{k} {v}" for k, v in sorted(f.own_budget_exceeded.items())) or "never"
+    violations = ", ".join(f"{k} {v}" for k, v in sorted(f.violations.items())) or "none"
+    rows = [
+        ("run", f"{f.minutes:g} min, {f.workers} workers, seed {f.seed}, {f.wall_s:.0f} s wall"),
+        ("faults fired", f"{sum(f.faults.values())}: {faults}"),
+        ("fault storms", str(f.storms)),
+        ("token expiries", str(f.token_expiries)),
+        ("worker kills", str(f.kills)),
+        ("broker cuts", f"{f.cuts} ({f.cut_s:.0f} s in all)"),
+        ("platform requests", str(f.requests)),
+        ("events", f"{f.events} records, {f.distinct_events} distinct, {f.repeats} repeats"),
+        (
+            "commands",
+            f"{f.commands} ({f.commands_sent} sent, {f.invalid_sent} of them invalid/expired, "
+            f"{f.poison_sent} poison records)",
+        ),
+        ("results", f"{results} ({f.result_repeats} delivered twice)"),
+        ("dead letters", str(f.dead_letters)),
+        ("own budget exceeded", own),
+        ("platform writes", str(f.effects)),
+        ("settled", f"{'yes' if f.settled else 'NO'} after {f.settle_s:.0f} s"),
+        ("SIGTERM ignored > 20 s", str(f.stop_timeouts)),
+        ("violations", f"{f.total_violations}: {violations}"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    lines = ["bench chaos"] + [f"  {name:<{width}}  {value}" for name, value in rows]
+    for kind, texts in sorted(f.examples.items()):
+        lines += [f"  {kind}:"] + [f"    {t}" for t in texts]
+    return "\n".join(lines)

@@ -18,6 +18,7 @@ import sys
 import msgspec
 
 from pipeline import platforms
+from pipeline.checker import remote  # noqa: F401  # GET /_sandbox/audit, imported up front
 from pipeline.sandbox import Sandbox, SandboxSettings, serve
 
 #: New orders per hour and tenant. Platforms that cost a detail request per listed order under a

@@ -109,6 +109,7 @@ def check_commands(
 
     by_id: dict[str, int] = collections.Counter()
     contents: dict[str, set[bytes]] = collections.defaultdict(set)
+    outcomes: dict[str, list[str]] = collections.defaultdict(list)
     for record in results:
         try:
             result = schemas.decode_result(record.value or b"")
@@ -116,6 +117,8 @@ def check_commands(
             found.add("malformed", f"{record.topic}[{record.partition}]@{record.offset}: {exc}")
             continue
         by_id[result.command_id] += 1
+        if (record.value or b"") not in contents[result.command_id]:
+            outcomes[result.command_id].append(result.outcome.value)
         contents[result.command_id].add(record.value or b"")
         report.results[result.outcome.value] = report.results.get(result.outcome.value, 0) + 1
 
@@ -146,7 +149,11 @@ def check_commands(
         if count == 0:
             found.add("missing_result", f"{cid} ({what}): no result")
         elif len(contents[cid]) > 1:
-            found.add("extra_result", f"{cid} ({what}): {len(contents[cid])} different results")
+            found.add(
+                "extra_result",
+                f"{cid} ({what}): {len(contents[cid])} different results "
+                f"({', '.join(outcomes[cid])})",
+            )
         elif count > 1:  # the same result record again: a producer's retry, not a second answer
             report.result_repeats += count - 1
     for cid in sorted(set(by_id) - set(expected)):
