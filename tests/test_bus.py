@@ -36,7 +36,7 @@ from pipeline.bus import (
     wait_for_broker,
 )
 from pipeline.config import KafkaConfig, SecretRef
-from pipeline.errors import BrokerError, ConfigError
+from pipeline.errors import BrokerError, ConfigError, RecordRejected
 from pipeline.netproxy import TcpProxy
 from pipeline.partitioning import KeyPartitioner
 from pipeline.topics import TOPICS, ensure_topics, list_topics
@@ -343,6 +343,41 @@ async def test_publish_sends_every_event_type_with_its_key_value_and_cloudevents
         partitions = TOPICS[record.topic].partitions
         assert record.partition == (murmur2(record.key) & 0x7FFFFFFF) % partitions
     assert not by_id
+
+
+async def test_publish_fills_batch_after_batch_in_order_on_the_key_partitions(
+    event_topics: str,
+) -> None:
+    # publish() hands the producer whole batches per partition; a batch that fills up
+    # (max_batch_size) is sent and the next begins: every event arrives once, each on its
+    # key's partition, and one order's events keep their order.
+    events = many_events(60)  # 420 events of ~1.3 kB: 4 kB batches fill every few records
+    first = next(e for e in events if e.topic == topics.ORDERS)
+    # One order's 20 events in a row (ids made distinct to tell them apart).
+    same = [
+        msgspec.structs.replace(first, id=f"00000000-0000-4000-8000-{i:012d}") for i in range(20)
+    ]
+    events = same + [e for e in events if e.key() != first.key()]
+    start = await log_ends(event_topics, list(EVENT_TOPICS))
+    async with publisher(event_topics, max_batch_size=4096) as pub:
+        await pub.publish(events)
+    records = await read_from(event_topics, start, len(events))
+    assert sorted(schemas.from_headers(list(r.headers)).id for r in records) == sorted(
+        e.id for e in events
+    )
+    for record in records:
+        partitions = TOPICS[record.topic].partitions
+        assert record.partition == (murmur2(record.key) & 0x7FFFFFFF) % partitions
+    same_key = [r for r in records if r.key == first.key()]
+    assert [schemas.from_headers(list(r.headers)).id for r in same_key] == [e.id for e in same]
+
+
+async def test_an_event_too_large_is_refused_and_the_producer_stays(event_topics: str) -> None:
+    async with publisher(event_topics, max_request_size=1024) as pub:
+        with pytest.raises(RecordRejected, match="MessageSizeTooLarge"):
+            await pub.publish(many_events(1)[:1])  # ~1.3 kB
+        assert pub.connected
+        await pub.send_raw(schemas.topics.ORDERS, b"k", b"small")
 
 
 async def test_publish_returns_only_once_every_event_is_acknowledged(event_topics: str) -> None:
