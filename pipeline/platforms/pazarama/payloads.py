@@ -228,14 +228,13 @@ class Envelope(Ack, Generic[T]):
 class MoneyValue(_Wire):
     """A money object. ``value_int`` is the amount in kuruş; ``currency`` is ``"TL"``.
 
-    Order samples also carry ``wholePartString``, ``fractionPartString`` and
-    ``decimalSeparator``; the refund samples do not, and nothing needs them.
+    Also sent, not read: ``valueString`` (``"1,00 TL"``); order samples also carry
+    ``wholePartString``, ``fractionPartString`` and ``decimalSeparator``.
     """
 
     value: Decimal
     value_int: int | None = None
     currency: str | None = None
-    value_string: str | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -328,10 +327,9 @@ class SellerDelivery(_Wire):
 
 
 class Address(_Wire):
-    """``shipmentAddress``. There is no postal-code field anywhere in the document."""
+    """``shipmentAddress``. There is no postal-code field anywhere in the document. Also sent,
+    not read: ``addressId``, ``title``."""
 
-    address_id: str | None = None
-    title: str | None = None
     name_surname: str | None = None
     customer_email: str | None = None
     city_name: str | None = None
@@ -343,7 +341,8 @@ class Address(_Wire):
 
 
 class BillingAddress(Address):
-    """``billingAddress``: the address plus the invoice party (TCKN or company + VKN)."""
+    """``billingAddress``: the address plus the invoice party (TCKN or company + VKN). Also
+    sent, not read: ``isEInvoiceObliged``."""
 
     identity_number: str | None = None
     invoice_type: int | None = None
@@ -351,14 +350,6 @@ class BillingAddress(Address):
     #: The table says int, the sample is null; a VKN may start with 0, so text is accepted too.
     tax_number: str | int | None = None
     tax_office: str | None = None
-    is_e_invoice_obliged: bool | None = None
-
-
-class DeliveryDetail(_Wire):
-    """Where a digital delivery's code goes; null fields for every other delivery type."""
-
-    phone_number: str | None = None
-    email: str | None = None
 
 
 class Cargo(_Wire):
@@ -371,48 +362,43 @@ class Cargo(_Wire):
 
 
 class Product(_Wire):
-    """``items[].product``. ``code`` is the barcode; ``stock_code`` the merchant's SKU."""
+    """``items[].product``. ``code`` is the barcode; ``stock_code`` the merchant's SKU. Also
+    sent, not read: ``url``, ``imageURL``, ``variantOptionDisplay``."""
 
     product_id: str | None = None
     name: str | None = None
     title: str | None = None
-    url: str | None = None
-    image_url: str | None = msgspec.field(default=None, name="imageURL")
-    variant_option_display: str | None = None
     stock_code: str | None = None
     code: str | None = None
     vat_rate: Decimal | None = None
 
 
 class OrderItem(_Wire):
-    """One order line; the status lives here, not on the order."""
+    """One order line; the status lives here, not on the order.
+
+    Also sent, not read (each Decimal and Struct decoded costs, ~10 µs an order for these):
+    ``taxAmount``, ``shipmentAmount``, ``shipmentCost`` (money objects), ``discountDescription``,
+    ``taxIncluded``, ``shipmentCode`` (the "PZ…" package code of contracted cargo, ``""`` when
+    none), ``deliveryType``, ``deliveryDetail`` (``{phoneNumber, email}`` where a digital
+    delivery's code goes), ``sellerAddressId`` (added by 3.26, in no sample).
+    """
 
     order_item_id: str
     order_item_status: int
     quantity: int
     list_price: MoneyValue | None = None
     sale_price: MoneyValue | None = None
-    tax_amount: MoneyValue | None = None
-    shipment_amount: MoneyValue | None = None
     total_price: MoneyValue | None = None
     discount_amount: MoneyValue | None = None
-    discount_description: str | None = None
-    tax_included: bool | None = None
-    #: The "PZ…" package code of contracted cargo (``""`` when none).
-    shipment_code: str | None = None
-    shipment_cost: MoneyValue | None = None
-    delivery_type: int | None = None
-    delivery_detail: DeliveryDetail | None = None
     cargo: Cargo | None = None
     product: Product | None = None
-    #: Added by 3.26 (package split); in no sample.
-    seller_address_id: str | None = None
 
 
 class Order(_Wire):
     """One element of getOrdersForApi's ``data`` array.
 
-    No invoice link, update time or postal code is returned by the order list.
+    No invoice link, update time or postal code is returned by the order list. Also sent, not
+    read: ``discountDescription``, ``orderStatus`` (the status is the items').
     """
 
     order_id: str
@@ -421,10 +407,8 @@ class Order(_Wire):
     order_amount: Decimal | None = None
     shipment_amount: Decimal | None = None
     discount_amount: Decimal | None = None
-    discount_description: str | None = None
     currency: str | None = None
     payment_type: int | None = None
-    order_status: int | None = None
     customer_id: str | None = None
     customer_name: str | None = None
     customer_email: str | None = None
