@@ -94,21 +94,26 @@ async def _warm_up(
     bound: float,
     say: Progress,
 ) -> tuple[Scrape, int]:
-    """Wait until every account has finished two cycles (or ``bound`` seconds passed)."""
+    """Wait until every account has finished two cycles, or 99 % have and no other did for a
+    minute (an account in platform-error backoff), or ``bound`` seconds passed."""
     deadline = time.monotonic() + bound
     last: Scrape | None = None
-    warm = 0
+    warm, progressed = 0, time.monotonic()
     while time.monotonic() < deadline:
         if worker.proc is not None and worker.proc.returncode is not None:
             raise RuntimeError(f"the worker exited ({worker.proc.returncode}):\n{worker.tail()}")
         last = await scrape(session, url) or last
         if last is not None:
             cycles = last.by_account("pipeline_poll_cycles_total")
-            warm = sum(1 for n in cycles.values() if n >= 2)
+            now_warm = sum(1 for n in cycles.values() if n >= 2)
+            if now_warm > warm:
+                warm, progressed = now_warm, time.monotonic()
             say(f"warm-up: {warm}/{accounts} accounts past two cycles")
-            if warm >= accounts:
+            stalled = time.monotonic() - progressed > 60.0
+            if warm >= accounts or (warm >= 0.99 * accounts and stalled):
                 break
-        await asyncio.sleep(10.0)  # a scrape of a thousand accounts is not free for the worker
+        # A scrape of a thousand accounts is not free for the worker: not too often.
+        await asyncio.sleep(min(10.0, max(2.0, accounts / 100)))
     if last is None:
         raise RuntimeError(f"the worker never served /metrics:\n{worker.tail()}")
     return last, warm
