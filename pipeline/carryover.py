@@ -28,11 +28,18 @@ shortest window is counted now, i.e. the first poll request waits out one shorte
 longer window is charged that many requests. Not a proof for a longer window whose earlier use
 is unknown (E-Çarşı's day); it is the one-off cost of an upgrade.
 
-Not covered: the commands lane. Appliers own accounts through another consumer group, often in
-another process, and spend the same platform limit with a budget of their own; their requests
-are neither recorded here nor seeded (a worker running both roles records its applier's requests
-for the account too, but a gap after the record is bounded by the *poll* pacing only). Clocks of
-the workers are assumed in sync to within the budget's margin (1 s).
+**The commands lane** is carried by role shares instead (:mod:`pipeline.ratelimit`): in a
+fleet (split budgets) the poll owner's polls stay within ``1 − share`` of every window and its
+records carry the polls only; the commands owner's writes stay within the share. When an
+account's commands move to another applier, :func:`take_over_commands` applies the reader's rule
+of that lane: the new owner counts a full command share of the shortest window as spent *now*,
+in every window, so its first write for the account waits out the shortest window (plus the
+margin). The old owner sends nothing after losing the account (a revoke cancels its unfinished
+work for the lost partitions; a killed one sends nothing), so every shortest window holds the
+requests of at most one owner: within the share. A longer window (E-Çarşı's day) is not carried:
+it can hold one owner's share, plus, for every takeover inside it, the next owner's share less
+what the charge counted (E-Çarşı, one takeover in a day: polls 800 + commands 200 + 188). Clocks
+of the workers are assumed in sync to within the budget's margin (1 s).
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ import math
 
 import msgspec
 
-from pipeline.ratelimit import RateBudget
+from pipeline.ratelimit import Lane, RateBudget
 from schemas.times import AwareDatetime
 
 #: Ages up to this many seconds are recorded to the second, older ones to the minute (the record
@@ -110,3 +117,11 @@ def seed(budget: RateBudget, rec: RequestRecord | None, *, now: dt.datetime) -> 
     ages = [elapsed + age for age, n in rec.ages for _ in range(n)]
     ages += [elapsed - gap] * unknown_after(budget, rec, gap)
     return budget.seed(ages)
+
+
+def take_over_commands(budget: RateBudget) -> int:
+    """An account's commands were assigned to this worker: count a full command share of the
+    shortest window as spent now, in every window (module docstring). Returns how many."""
+    shortest = min(budget.limit.windows, key=lambda w: w.period)
+    share = shortest.lane_limit(Lane.COMMAND, split=budget.split)
+    return budget.seed([0.0] * share, lane=Lane.COMMAND)

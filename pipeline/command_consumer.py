@@ -15,6 +15,11 @@
   and partition count, so on assignment a worker reads the results partition of each command
   partition it takes and skips commands that already have a result (a crash between publishing
   a result and committing its offset does not produce a second one).
+* **Rate budget across owners** (:func:`pipeline.carryover.take_over_commands`): on assignment,
+  ``takeover`` is told the partitions this worker did not hold just before (the worker charges
+  the accounts they carry a command share of the shortest window); on revocation, work on the
+  lost partitions that did not finish within ``revoke_timeout`` is cancelled, so the old owner
+  sends no request for an account the next owner already counts on.
 """
 
 from __future__ import annotations
@@ -115,6 +120,7 @@ class CommandConsumer:
         revoke_timeout: float = 30.0,
         shutdown_timeout: float = 5.0,
         queue_limit: int = 5000,
+        takeover: Callable[[set[int], int], None] | None = None,
     ) -> None:
         self._consumer_factory = consumer_factory
         self._results_reader = results_reader
@@ -124,11 +130,15 @@ class CommandConsumer:
         self._revoke_timeout = revoke_timeout
         self._shutdown_timeout = shutdown_timeout
         self._queue_limit = queue_limit
+        #: (partitions newly held, partition count of commands.v1): see the module docstring.
+        self._takeover = takeover
+        self._held: set[TopicPartition] = set()  # held just before the rebalance in progress
         self._offsets: dict[TopicPartition, _Offsets] = {}
         self._queues: dict[str, asyncio.Queue[Item]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._done_ids: set[str] = set()
         self._active: set[tuple[TopicPartition, int]] = set()  # taken by a worker, not done
+        self._active_of: dict[str, set[tuple[TopicPartition, int]]] = {}  # the same, by account
         self._changed = asyncio.Event()  # an offset finished: time to commit
         self._progress = asyncio.Event()  # a worker finished a batch
         self._group: asyncio.TaskGroup | None = None
@@ -206,10 +216,10 @@ class CommandConsumer:
         if queue is None:
             queue = self._queues[key] = asyncio.Queue()
             assert self._group is not None  # noqa: S101 - dispatch runs inside run()
-            self._workers[key] = self._group.create_task(self._work(applier, queue), name=key)
+            self._workers[key] = self._group.create_task(self._work(key, applier, queue), name=key)
         queue.put_nowait((tp, record.offset, pending))
 
-    async def _work(self, applier: AccountApplier, queue: asyncio.Queue[Item]) -> None:
+    async def _work(self, key: str, applier: AccountApplier, queue: asyncio.Queue[Item]) -> None:
         # As many commands as the platform can batch into one call: results go out (and offsets
         # commit) as each batch finishes, not after a whole backlog.
         chunk = max([1, *applier.client.capabilities.max_batch.values()])
@@ -219,6 +229,7 @@ class CommandConsumer:
                 items.append(queue.get_nowait())
             taken = {(tp, offset) for tp, offset, _ in items}
             self._active |= taken
+            self._active_of[key] = taken
             try:
                 results = await applier.apply([p for _, _, p in items])
                 await self._publish(results)
@@ -228,6 +239,7 @@ class CommandConsumer:
                         tracker.finish(offset)
             finally:
                 self._active -= taken
+                self._active_of.pop(key, None)
                 self._progress.set()
             self._changed.set()
 
@@ -348,11 +360,19 @@ class CommandConsumer:
 
     async def assigned(self, partitions: set[TopicPartition]) -> None:
         self._done_ids |= await self._results_reader({tp.partition for tp in partitions})
+        new = {tp.partition for tp in partitions - self._held}
+        if self._takeover is not None and new and self._consumer is not None:
+            count = len(self._consumer.partitions_for_topic(topics.COMMANDS) or ())
+            self._takeover(new, count)
         self.assigned_partitions |= partitions
+        self._held = set(self.assigned_partitions)
 
     async def revoked(self, partitions: set[TopicPartition]) -> None:
+        # Kafka's eager protocol revokes everything, then assigns: what comes back was held.
+        self._held = set(self.assigned_partitions)
         self.assigned_partitions -= partitions
         await self._drain(partitions, self._revoke_timeout)
+        self._cancel_work(partitions)
         await self._commit(partitions)
         for tp in partitions:
             self._offsets.pop(tp, None)
@@ -360,6 +380,19 @@ class CommandConsumer:
             kept = [item for item in _drain_queue(queue) if item[0] not in partitions]
             for item in kept:
                 queue.put_nowait(item)
+
+    def _cancel_work(self, partitions: set[TopicPartition]) -> None:
+        """Stop the account workers still busy with records of lost partitions: the next owner
+        redoes those records (uncommitted) and counts on nothing more being sent for them."""
+        for key, taken in list(self._active_of.items()):
+            if not any(tp in partitions for tp, _ in taken):
+                continue
+            log.warning("%s: unfinished work of a revoked partition cancelled", key)
+            # An account's commands all come from one partition: its queue goes with it.
+            self._queues.pop(key, None)
+            task = self._workers.pop(key, None)
+            if task is not None:
+                task.cancel()
 
     async def _drain(self, partitions: set[TopicPartition], within: float) -> None:
         """Let the work already started on these partitions finish, for at most ``within``."""

@@ -280,6 +280,7 @@ class RateBudget:
         pace_slices: int | None = None,
         split: bool = False,
         shared_command_logs: Mapping[float, WindowLog] | None = None,
+        serves: frozenset[Lane] = frozenset(Lane),
     ) -> None:
         self.limit = limit
         self.margin = margin
@@ -294,7 +295,9 @@ class RateBudget:
         #: in any ``T`` seconds.
         self.pace: tuple[int, float] | None = None
         self._pacer: AsyncLimiter | None = None
-        if pace_slices is not None:
+        # An apply-only process counts a poll-lane request (a command's read) as a command, and
+        # commands are never paced.
+        if pace_slices is not None and (not split or Lane.POLL in serves):
             if pace_slices < 1:
                 raise ValueError("pace_slices must be >= 1")
             shortest = min(limit.windows, key=lambda w: w.period)
@@ -336,6 +339,13 @@ class RateBudget:
         # accounts for its own lane).
         self._history = {Lane.POLL: WindowLog()}
         self._history[Lane.COMMAND] = WindowLog() if split else self._history[Lane.POLL]
+        if split and len(serves) == 1:
+            # A one-role process counts every request in its role's share, whatever lane asked
+            # (a poller's token request asks the command lane, to go first).
+            (own,) = serves
+            other = Lane.COMMAND if own is Lane.POLL else Lane.POLL
+            self._lanes[other] = self._lanes[own]
+            self._history[other] = self._history[own]
         self._longest = max(w.period for w in limit.windows) + margin
 
     def acquire(self, lane: Lane = Lane.POLL) -> _Acquisition:
@@ -557,8 +567,10 @@ class RateLimiterRegistry:
         pace_slices: int | None = DEFAULT_PACE_SLICES,
         commands_share: float | None = None,
         split: bool = False,
+        serves: frozenset[Lane] = frozenset(Lane),
     ) -> None:
         self._pace_slices = pace_slices
+        self._serves = serves
         self._defaults = dict(defaults)
         self._fallback = fallback
         self._margin = margin
@@ -607,6 +619,7 @@ class RateLimiterRegistry:
                 pace_slices=self._pace_slices,
                 split=self.split,
                 shared_command_logs=lanes[Lane.COMMAND],
+                serves=self._serves,
             )
         elif (override is not None or share is not None) and budget.limit != limit:
             raise ConfigError(

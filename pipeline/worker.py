@@ -5,6 +5,12 @@ every enabled account (a missing secret stops it at start, naming the key), make
 topics exist, and runs a :class:`~pipeline.fleet.PollFleet`: the consumer group decides which
 accounts it polls. Shared per process: one HTTP session, one rate-budget registry (budgets per
 account, so a fleet never splits an account's budget between two workers), one publisher.
+
+Rate budgets are *split* by role (pipeline.ratelimit: polls within ``1 − commands_share`` of
+every window, commands within the share, each in logs of its own) unless the worker runs both
+roles on an embedded broker of its own (``pipeline up``): only then can nothing else poll or
+write its accounts, and the lanes are *pooled*. A split worker that is assigned an account's
+commands charges that account a command share (:func:`pipeline.carryover.take_over_commands`).
 """
 
 from __future__ import annotations
@@ -17,25 +23,33 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer
 
-from pipeline import platforms
+from pipeline import carryover, platforms
 from pipeline.adapter import PlatformClient
 from pipeline.applier import AccountApplier
 from pipeline.bus import KafkaEventPublisher, consumer_kwargs
 from pipeline.checkpoints import Checkpoint, KafkaCheckpointStore, checkpoint_key
 from pipeline.clock import Clock, SystemClock
 from pipeline.command_consumer import CommandConsumer, read_result_ids
-from pipeline.config import AccountConfig, Config, parse_duration, resolve_credentials
+from pipeline.config import (
+    AccountConfig,
+    Config,
+    commands_share,
+    parse_duration,
+    resolve_credentials,
+)
 from pipeline.errors import BrokerError, ConfigError
 from pipeline.fleet import PollFleet
 from pipeline.http import HttpClient, HttpSettings
+from pipeline.partitioning import murmur2
 from pipeline.poller import AccountPoller, PollSettings
-from pipeline.ratelimit import RateLimit, RateLimiterRegistry
+from pipeline.ratelimit import Lane, RateBudget, RateLimit, RateLimiterRegistry
 from pipeline.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
 POLLER_GROUP = "marketplace-pipeline.pollers"
 APPLIER_GROUP = "marketplace-pipeline.appliers"
+_LANES = {"poll": Lane.POLL, "apply": Lane.COMMAND}
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,12 +160,47 @@ class Worker:
         self.roles = roles
         self.clock = clock or SystemClock()
         specs = platforms.registry()
-        self.limits = RateLimiterRegistry({pid: s.default_limit for pid, s in specs.items()})
+        #: Pooled lanes only where nothing else can poll or write these accounts (see above).
+        self.split = not (embedded and roles == {"poll", "apply"})
+        self.limits = RateLimiterRegistry(
+            {pid: s.default_limit for pid, s in specs.items()},
+            commands_share=config.rate_limit.commands_share,
+            split=self.split,
+            serves=frozenset(_LANES[role] for role in roles),
+        )
+        for i, acc in enumerate(config.accounts):
+            if acc.enabled and acc.platform in specs:
+                try:  # a window too small to share fails the start, not the first request
+                    RateBudget(self._limit(acc), split=self.split)
+                except ValueError as exc:
+                    raise ConfigError(str(exc), path=f"accounts[{i}].rate_limit") from None
         self.clients: dict[str, PlatformClient] = {}
         self.fleet: PollFleet | None = None
         self.commands: CommandConsumer | None = None
         self.appliers: dict[str, AccountApplier] = {}
         self.publisher: KafkaEventPublisher | None = None  # while run() runs: for /readyz
+
+    def _limit(self, acc: AccountConfig) -> RateLimit:
+        return self.limits.limit_for(acc.platform, _override(acc), commands_share(self.config, acc))
+
+    def budget(self, platform: str, account: str) -> RateBudget:
+        """The account's budget (one per account and process, whichever role asks)."""
+        acc = self.accounts[f"{platform}:{account}"].config
+        return self.limits.get(
+            platform, account, _override(acc), share=commands_share(self.config, acc)
+        )
+
+    def take_over_commands(self, partitions: set[int], count: int) -> None:
+        """``commands.v1`` partitions newly assigned: charge the accounts they carry."""
+        for key, acc in self.accounts.items():
+            if count and (murmur2(key.encode()) & 0x7FFFFFFF) % count in partitions:
+                budget = self.budget(acc.config.platform, acc.config.account)
+                charged = carryover.take_over_commands(budget)
+                log.info(
+                    "%s: commands taken over; %d requests counted as the previous owner's",
+                    key,
+                    charged,
+                )
 
     def _client(self, http: HttpClient, platform: str, account: str) -> PlatformClient:
         key = f"{platform}:{account}"
@@ -163,7 +212,7 @@ class Worker:
                 token_url=acc.config.token_url,
                 credentials=acc.credentials,
                 http=http,
-                budget=self.limits.get(platform, account, _override(acc.config)),
+                budget=self.budget(platform, account),
             )
         return self.clients[key]
 
@@ -229,7 +278,7 @@ class Worker:
                 client,
                 publisher=publisher,
                 store=store,
-                budget=self.limits.get(platform, account, _override(acc.config)),
+                budget=self.budget(platform, account),
                 clock=self.clock,
                 settings=PollSettings(horizon=parse_duration(acc.config.horizon)),
                 floor=floor,
@@ -274,6 +323,8 @@ class Worker:
             sender=publisher,
             applier_for=applier_for,
             clock=self.clock,
+            # On its own embedded broker nothing else can have written these accounts.
+            takeover=self.take_over_commands if self.split and not self.embedded else None,
         )
 
 

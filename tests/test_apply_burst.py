@@ -46,7 +46,7 @@ from pipeline.adapter import ApplyResult, Capabilities
 from pipeline.applier import AccountApplier, Pending, batches, rounds
 from pipeline.broker import EmbeddedBroker
 from pipeline.clock import SystemClock
-from pipeline.config import Config, HttpConfig, RateLimitConfig
+from pipeline.config import Config, HttpConfig, RateLimitConfig, RateLimitDefaults
 from pipeline.platforms.c2c.mapping import WRITABLE_STATUS as C2C_STATUS
 from pipeline.platforms.pazarama.mapping import WRITABLE_ITEM_STATUS as PAZARAMA_STATUS
 from pipeline.platforms.softtr.mapping import WRITABLE_STATUS as SOFTTR_STATUS
@@ -462,7 +462,12 @@ def burst_config(
         for a in config.accounts
     ]
     http = HttpConfig(total_timeout=http_timeout, connect_timeout=2.0)
-    return msgspec.structs.replace(config, accounts=accounts, http=http), environ
+    # An apply-only worker's budget is the commands' share of every window: most of it here.
+    shares = RateLimitDefaults(commands_share=0.9)
+    return (
+        msgspec.structs.replace(config, accounts=accounts, http=http, rate_limit=shares),
+        environ,
+    )
 
 
 Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
@@ -665,7 +670,9 @@ def limit_findings(served: Sequence[ServedSandbox], config: Config) -> dict[str,
         override = overrides.get(box.platform)
         limit = DEFAULT_LIMITS[box.platform]
         if override is not None:
-            limit = limit.merged(RateLimit.from_config(**msgspec.structs.asdict(override)))
+            windows = msgspec.structs.asdict(override)
+            windows.pop("commands_share", None)
+            limit = limit.merged(RateLimit.from_config(**windows))
         for window in limit.windows:
             own = checker.window_violations(
                 box.log.entries,

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline.broker import EmbeddedBroker
 from pipeline.bus import KafkaEventPublisher
+from pipeline.config import RateLimitDefaults
 from pipeline.sandbox import SandboxSettings, serve
 from pipeline.topics import ensure_topics
 from pipeline.up import build_sandboxes, sandbox_config
@@ -69,6 +70,8 @@ async def rig() -> AsyncIterator[Rig]:
         box.limits.rules.clear()
     async with EmbeddedBroker() as broker, serve(boxes) as served:
         config, environ = sandbox_config(served, broker.bootstrap)
+        # An apply-only worker may use the commands' share of every window: most of it here.
+        config = msgspec.structs.replace(config, rate_limit=RateLimitDefaults(commands_share=0.9))
 
         def worker() -> Worker:
             return Worker(

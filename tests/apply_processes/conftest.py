@@ -93,7 +93,9 @@ def write_config(path: Path, served: Sequence[ServedSandbox], bootstrap: str) ->
 
     def pazarama(account: testbed.SandboxAccount) -> list[str]:
         if account.platform != "pazarama":
-            return []
+            # A worker taking commands over waits out the shortest window (the previous owner's
+            # share): a second's window keeps that to ~2 s here, where a minute's would be 61 s.
+            return ["rate_limit = { per_second = 10 }"]
         # A second's window: our budget adds a second of margin, the platform does not.
         return [f"rate_limit = {{ per_second = {PAZARAMA_PER_SECOND}, per_minute = 1500 }}"]
 
@@ -103,7 +105,11 @@ def write_config(path: Path, served: Sequence[ServedSandbox], bootstrap: str) ->
         bootstrap,
         env_prefix="APPLY",
         session_ms=SESSION_MS,
-        head=["[http]", "total_timeout = 10.0", "connect_timeout = 2.0"],
+        # Apply-only workers: the commands' share of every window is what they may use.
+        head=[
+            *("[http]", "total_timeout = 10.0", "connect_timeout = 2.0"),
+            *("[rate_limit]", "commands_share = 0.9"),
+        ],
         account_lines=pazarama,
     )
 
