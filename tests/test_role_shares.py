@@ -377,6 +377,12 @@ class _Partitions:
         assert topic == topics.COMMANDS
         return set(range(12))
 
+    def pause(self, *partitions: TopicPartition) -> None:  # a new owner may pause what it takes
+        pass
+
+    def resume(self, *partitions: TopicPartition) -> None:
+        pass
+
 
 async def test_partitions_that_come_back_after_a_rebalance_are_not_charged_again() -> None:
     calls: list[tuple[set[int], int]] = []
