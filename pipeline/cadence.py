@@ -1,7 +1,8 @@
 """Poll cadence planned from the account's rate budget, never a fixed "every minute".
 
 A poll cycle costs some requests (list pages, detail reads, a sweep now and then). The budget
-knows, per window, what polls may use after the commands' reserve; the planned interval is the
+knows, per window, what polls may use after the commands' share (``rate_limit.commands_share``
+of *every* window, pipeline.ratelimit); the planned interval is the
 smallest one at which the measured cost per cycle, repeated forever, stays inside every window —
 and never below the configured floor. E-Çarşı's 1000/day with 20 % kept for commands gives polls
 800 a day: at 3 requests a cycle that is a cycle every 5.4 minutes, whatever the floor says.

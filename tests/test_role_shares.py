@@ -478,3 +478,24 @@ async def test_a_poll_worker_and_an_apply_worker_on_one_account_stay_within_its_
             box.log.entries, limit=per_second, window=SECOND, key=lambda e: e.tenant
         )
         assert found == [], f"{len(found)} requests over {per_second}/s"
+
+
+# -- pipeline bench apply measures against the apply role's share -------------------------------
+
+
+def test_bench_apply_measures_against_the_apply_share() -> None:
+    from pipeline.bench import apply as bench
+
+    ecarsi = bench.apply_share(bench.limit_of("ecarsi", None), 0.2)
+    assert bench.limit_text(ecarsi) == "12/min per IP + 200/day"
+    pazarama = bench.apply_share(bench.limit_of("pazarama", None), 0.5)
+    assert bench.allowance(pazarama, 120.0) == 60  # two minutes of 30
+    # The burst outlasts what the share (not the whole limit) carries in the run.
+    assert bench.burst_size("pazarama", pazarama, 125.0) == round(60 / 3 * 1.25)
+
+
+def test_bench_apply_refuses_a_share_outside_zero_one(capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline.bench import apply as bench
+
+    assert bench.main(["--commands-share", "1"]) == 2
+    assert "--commands-share 1: use 0 < F < 1" in capsys.readouterr().err

@@ -6,7 +6,10 @@ minute, so every order is at its first status and nothing changes by itself); a 
 burst** per platform — more commands than its configured limit can carry in the run — produced
 to ``commands.v1`` before the worker starts; then a real apply :class:`~pipeline.worker.Worker`
 in this process with the configured limits (each platform's default, or ``--limit``), budgets
-exactly as in production (a second of margin per window, commands before polls).
+exactly as in production (a second of margin per window). An apply-only worker may use the
+**commands' share** of every window (``rate_limit.commands_share``, ``--commands-share``,
+default 0.2: ``max(1, floor(limit × share))``; the poll role has the rest), so every figure
+below is measured against that share, not the platform's whole limit.
 
 The commands are the cheapest *real* work each platform offers: Softtr status changes (100
 orders per ``updateOrderStatus``), C2C status changes (100 codes per write, 50 per read: the
@@ -17,14 +20,15 @@ order: a read, then the writes), Web Servis commands (none is supported: no requ
 that fit between its first request and the end of the run:
 
 * *commands/min*: results published in that interval;
-* *utilisation* of the command lane: requests the platform received in it ÷ what its limit
-  allows there (every window of the limit counted: e-Çarşı's 60/min and 1000/day). The exact
+* *utilisation* of the command lane: requests the platform received in it ÷ what the apply
+  role's share allows there (every window counted: e-Çarşı's 12 of 60/min and 200 of
+  1000/day at the default share). The exact
   sliding budget sends a window's worth as fast as the work comes and then waits for the window
   to pass, plus a second of margin, so whole windows from the first request can be full; over
   a long steady run the margin costs 1/61 of a minute window;
-* *requests/command* over the whole run, the *peak* in any sliding window, and **violations**:
-  the sandboxes' refusals, their documented rules replayed on the request logs, and our own
-  configured windows replayed (for the platforms that document no limit);
+* *requests/command* over the whole run, the *peak* in any sliding window (against the
+  share), and **violations**: the sandboxes' refusals, their documented rules replayed on the
+  request logs, and the apply role's share of our configured windows replayed;
 * *saturated*: whether commands were still waiting at the end of the interval (otherwise the
   platform ran out of work, and its utilisation says nothing about the budget).
 
@@ -49,9 +53,9 @@ from aiokafka import AIOKafkaProducer
 
 from pipeline import checker, platforms
 from pipeline.broker import EmbeddedBroker
-from pipeline.config import Config, RateLimitConfig
+from pipeline.config import Config, RateLimitConfig, RateLimitDefaults
 from pipeline.platforms.c2c.mapping import WRITABLE_STATUS as C2C_STATUS
-from pipeline.ratelimit import DEFAULT_LIMITS, RateLimit
+from pipeline.ratelimit import DEFAULT_COMMANDS_SHARE, DEFAULT_LIMITS, RateLimit, Window
 from pipeline.sandbox import Sandbox, SandboxSettings, ServedSandbox, serve
 from pipeline.sandbox.request_log import LogEntry
 from pipeline.topics import ensure_topics
@@ -95,11 +99,14 @@ class ApplyBenchSettings(msgspec.Struct, frozen=True, kw_only=True):
     #: platform → requests per minute, overriding the default (as ``rate_limit`` in a config).
     limits: dict[str, int] = msgspec.field(default_factory=dict)
     seed: int = 7
+    #: Of every window, what the apply role may use (``rate_limit.commands_share``).
+    commands_share: float = DEFAULT_COMMANDS_SHARE
 
 
 class PlatformFigures(msgspec.Struct, frozen=True, kw_only=True):
     platform: str
     limit: str  # "120/min", "60/min per IP + 1000/day"
+    share: str  # the apply role's share of it: "24/min", "12/min per IP + 200/day"
     commands_sent: int
     answered: int  # results over the whole run
     interval_s: float  # the measured interval: whole windows from the first request
@@ -119,6 +126,7 @@ class PlatformFigures(msgspec.Struct, frozen=True, kw_only=True):
 class ApplyBenchReport(msgspec.Struct, frozen=True, kw_only=True):
     bench: str = "apply"
     duration_s: float
+    commands_share: float = DEFAULT_COMMANDS_SHARE
     target_utilisation: float = TARGET_UTILISATION
     platforms: list[PlatformFigures]
     results: int
@@ -138,6 +146,16 @@ def limit_of(platform: str, per_minute: int | None) -> RateLimit:
         default
         if per_minute is None
         else default.merged(RateLimit.from_config(per_minute=per_minute))
+    )
+
+
+def apply_share(limit: RateLimit, share: float) -> RateLimit:
+    """What an apply-only worker may send: each window's commands share (pipeline.ratelimit)."""
+    shared = limit.with_share(share)
+    return RateLimit(
+        tuple(
+            Window(limit=w.command_share, period=w.period, shared=w.shared) for w in shared.windows
+        )
     )
 
 
@@ -248,7 +266,7 @@ def peak(times: Sequence[float], period: float) -> int:
 
 
 def violations(box: Sandbox, limit: RateLimit) -> int:
-    """Refusals, the documented rules replayed, and our configured windows replayed."""
+    """Refusals, the documented rules replayed, and ``limit`` (the apply share) replayed."""
     found = sum(box.limits.violations.values())
     found += sum(len(v) for v in checker.rule_violations(box).values())
     for w in limit.windows:
@@ -263,19 +281,21 @@ def violations(box: Sandbox, limit: RateLimit) -> int:
 @dataclasses.dataclass
 class _Run:
     box: Sandbox
-    limit: RateLimit
+    limit: RateLimit  # the platform's (configured) limit
+    share: RateLimit  # what the apply role may use of it
     commands: list[AnyCommand]
 
 
 def figures(run: _Run, results: Sequence[CommandResult], end: dt.datetime) -> PlatformFigures:
-    box, limit = run.box, run.limit
+    box, limit = run.box, run.share
     entries: list[LogEntry] = sorted(box.log.entries, key=lambda e: e.at)
     shortest = min(limit.windows, key=lambda w: w.period)
     mine = [r for r in results if r.platform == box.platform]
     outcomes = dict(collections.Counter(r.outcome.value for r in mine))
     common: dict[str, Any] = {
         "platform": box.platform,
-        "limit": limit_text(limit),
+        "limit": limit_text(run.limit),
+        "share": limit_text(limit),
         "commands_sent": len(run.commands),
         "answered": len(mine),
         "requests": len(entries),
@@ -319,9 +339,10 @@ def figures(run: _Run, results: Sequence[CommandResult], end: dt.datetime) -> Pl
 
 
 def _config(
-    served: list[ServedSandbox], bootstrap: str, limits: dict[str, int]
+    served: list[ServedSandbox], bootstrap: str, limits: dict[str, int], share: float
 ) -> tuple[Config, dict[str, str]]:
-    """One account per sandbox, secrets by env reference, ``limits`` as ``rate_limit``."""
+    """One account per sandbox, secrets by env reference, ``limits`` as ``rate_limit``, the
+    commands share as ``[rate_limit] commands_share``."""
     config, environ = sandbox_config(served, bootstrap)
     accounts = [
         msgspec.structs.replace(a, rate_limit=RateLimitConfig(per_minute=limits[a.platform]))
@@ -329,7 +350,8 @@ def _config(
         else a
         for a in config.accounts
     ]
-    return msgspec.structs.replace(config, accounts=accounts), environ
+    shares = RateLimitDefaults(commands_share=share)
+    return msgspec.structs.replace(config, accounts=accounts, rate_limit=shares), environ
 
 
 async def run_apply_bench(
@@ -342,7 +364,8 @@ async def run_apply_bench(
     boxes = []
     for n, p in enumerate(settings.platforms):
         limit = limit_of(p, settings.limits.get(p))
-        count = burst_size(p, limit, settings.duration)
+        share = apply_share(limit, settings.commands_share)
+        count = burst_size(p, share, settings.duration)
         box = platforms.sandbox_class(p)(
             settings=SandboxSettings(
                 seed=settings.seed * 10 + n,
@@ -352,10 +375,12 @@ async def run_apply_bench(
             )
         )
         assert isinstance(box, Sandbox)  # noqa: S101
-        runs[p] = _Run(box, limit, make_commands(box, count, f"bench-{settings.seed}"))
+        runs[p] = _Run(box, limit, share, make_commands(box, count, f"bench-{settings.seed}"))
         boxes.append(box)
     async with EmbeddedBroker() as broker, serve(boxes) as served:
-        config, environ = _config(served, broker.bootstrap, settings.limits)
+        config, environ = _config(
+            served, broker.bootstrap, settings.limits, settings.commands_share
+        )
         await ensure_topics(broker.bootstrap, replication_factor=1)
         commands = [c for run in runs.values() for c in run.commands]
         say(f"producing {len(commands):,} commands: " + ", ".join(
@@ -393,6 +418,7 @@ async def run_apply_bench(
     )
     return ApplyBenchReport(
         duration_s=settings.duration,
+        commands_share=settings.commands_share,
         platforms=per,
         results=len(results),
         duplicates=sum(1 for n in counts.values() if n > 1),
@@ -416,6 +442,7 @@ def render_table(report: ApplyBenchReport) -> str:
     head = (
         "platform",
         "limit",
+        "apply share",
         "commands",
         "answered",
         "commands/min",
@@ -433,6 +460,7 @@ def render_table(report: ApplyBenchReport) -> str:
             (
                 f.platform,
                 f.limit,
+                f.share,
                 _n(f.commands_sent),
                 _n(f.answered),
                 _n(f.commands_per_min, 0),
@@ -447,15 +475,17 @@ def render_table(report: ApplyBenchReport) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = [
         f"bench apply — saturated burst, {report.duration_s:g} s run; measured over whole windows "
-        "from each platform's first request"
+        "from each platform's first request, against the apply role's share of each limit "
+        f"(commands_share {report.commands_share:g}: utilisation, peak/window and violations "
+        "count that share; the poll role has the rest)"
     ]
     for r in rows:
-        cells = [r[0].ljust(widths[0]), r[1].ljust(widths[1])]
-        cells += [c.rjust(w) for c, w in zip(r[2:], widths[2:], strict=True)]
+        cells = [r[0].ljust(widths[0]), r[1].ljust(widths[1]), r[2].ljust(widths[2])]
+        cells += [c.rjust(w) for c, w in zip(r[3:], widths[3:], strict=True)]
         lines.append("  " + "  ".join(cells))
     verdict = "met" if report.target_met else "NOT met"
     lines.append(
-        f"  target ≥ {report.target_utilisation:.0%} of the command lane with zero violations: "
+        f"  target ≥ {report.target_utilisation:.0%} of the apply share with zero violations: "
         f"{verdict}; {report.results:,} results read back, {report.duplicates} commands with "
         f"two; setup {report.setup_s:g} s, total {report.total_s:g} s"
     )
@@ -465,7 +495,8 @@ def render_table(report: ApplyBenchReport) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pipeline bench apply",
-        description="a saturated command burst per platform against its configured limit",
+        description="a saturated command burst per platform against the apply role's share of "
+        "its configured limit",
     )
     parser.add_argument("--duration", type=float, default=125.0, help="seconds (≥ 65)")
     parser.add_argument(
@@ -477,6 +508,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="PLATFORM=N",
         help="requests per minute for a platform instead of its default (repeatable)",
+    )
+    parser.add_argument(
+        "--commands-share",
+        type=float,
+        default=DEFAULT_COMMANDS_SHARE,
+        metavar="F",
+        help="of every window, what the apply role may use (0 < F < 1; the config's "
+        "rate_limit.commands_share; default %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
@@ -494,6 +533,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             print(f"error: --limit {text!r}: use PLATFORM=N, e.g. pazarama=300", file=sys.stderr)
             return 2
         limits[platform] = int(value)
+    if not 0 < args.commands_share < 1:
+        print(f"error: --commands-share {args.commands_share:g}: use 0 < F < 1", file=sys.stderr)
+        return 2
     if args.duration < 65:
         print("error: --duration must be at least 65 s (one whole minute window)", file=sys.stderr)
         return 2
@@ -502,6 +544,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         platforms=tuple(args.platform or PLATFORMS),
         limits=limits,
         seed=args.seed,
+        commands_share=args.commands_share,
     )
 
     def progress(text: str) -> None:
