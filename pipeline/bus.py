@@ -627,9 +627,17 @@ class KafkaEventPublisher:
         key: bytes | None,
         value: bytes | None,
         headers: Sequence[tuple[str, bytes]] = (),
+        *,
+        within: float | None = None,
     ) -> None:
-        """Send one record and return once it is acknowledged (same rules as :meth:`publish`)."""
-        await self._send_all([(topic, key, value, list(headers))])
+        """Send one record and return once it is acknowledged (same rules as :meth:`publish`).
+
+        ``within`` (seconds; default: the publisher's ``timeout``) bounds this call; when it
+        runs out the record is dropped from the producer with everything else it holds, so it
+        never goes out late (the command consumer's results must be in the log before a
+        deadline, or not at all).
+        """
+        await self._send_all([(topic, key, value, list(headers))], within=within)
 
     async def partitions_for(self, topic: str) -> set[int]:
         """The partition ids the producer routes ``topic``'s keys over.
@@ -675,12 +683,14 @@ class KafkaEventPublisher:
                 self.stats.producers_started += 1
             return self._producer
 
-    async def _send_all(self, records: list[_Record], *, batched: bool = False) -> None:
+    async def _send_all(
+        self, records: list[_Record], *, batched: bool = False, within: float | None = None
+    ) -> None:
         started = time.perf_counter()
         futures: list[asyncio.Future[Any]] = []
         producer: Any = None
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self.timeout if within is None else within):
                 producer = await self._ensure_producer()
                 if batched:
                     await self._send_batches(producer, records, futures)

@@ -15,6 +15,25 @@
   and partition count, so on assignment a worker reads the results partition of each command
   partition it takes and skips commands that already have a result (a crash between publishing
   a result and committing its offset does not produce a second one).
+* **No result from a zombie** (:mod:`pipeline.membership`; Tansu has no transactions to fence
+  an old owner): a worker publishes a result only while its group membership is known to be
+  current — within ``session_timeout − margin`` of the sending of its last answered heartbeat,
+  each send bounded by what is left of that window (a send that runs out is dropped from the
+  producer, not left to go out late). Out of contact longer, it holds the result until a
+  heartbeat is answered again (still the owner: it publishes) or its partitions are revoked; a
+  revocation after its generation was reset (the broker expired it) makes them *lost*: in-flight
+  work is abandoned unpublished and redone by the next owner (read-before-write makes a write
+  that did land ``already_applied``). A cooperative revocation drains as below.
+* **A new owner waits out the old one**: partitions this worker did not hold in the directly
+  preceding generation (or lost) are paused after assignment for ``session_timeout − margin``,
+  then their results partitions are read and fetching resumes. Any result the previous owner
+  could still publish was acknowledged before its window closed: ``session − margin`` after the
+  sending of its last answered heartbeat, which came before this assignment (Tansu may complete
+  a rebalance without a member that is still draining and heartbeating: seen in the chaos
+  run). What is left: a produce request the broker received in time but appended after the
+  deadline (a broker stalled past the send's bound), and clocks whose rates differ by more
+  than the margin (a quarter of the session, at most 2 s). Every worker of a group must use
+  the same ``session_timeout_ms`` (they read one configuration).
 * **Rate budget across owners** (:func:`pipeline.carryover.take_over_commands`): on assignment,
   ``takeover`` is told the partitions this worker did not hold just before (the worker charges
   the accounts they carry a command share of the shortest window); on revocation, work on the
@@ -29,6 +48,7 @@ import collections
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -41,6 +61,7 @@ from pipeline.applier import AccountApplier, Pending
 from pipeline.clock import Clock
 from pipeline.errors import BrokerError
 from pipeline.masking import mask_text
+from pipeline.membership import Membership
 from schemas import (
     CommandDecodeError,
     CommandResult,
@@ -66,6 +87,8 @@ class RawSender(Protocol):
         key: bytes | None,
         value: bytes | None,
         headers: Sequence[tuple[str, bytes]] = (),
+        *,
+        within: float | None = None,
     ) -> None: ...
 
 
@@ -104,6 +127,8 @@ class ConsumerStats:
     dead_letters: int = 0
     skipped_done: int = 0
     commits: int = 0
+    #: Results not published because their partition was lost (the next owner answers).
+    abandoned: int = 0
 
 
 class CommandConsumer:
@@ -143,6 +168,11 @@ class CommandConsumer:
         self._progress = asyncio.Event()  # a worker finished a batch
         self._group: asyncio.TaskGroup | None = None
         self._consumer: AIOKafkaConsumer | None = None
+        self.membership = Membership()
+        self._draining: set[TopicPartition] = set()  # revoked cooperatively, being drained
+        self._kept: set[TopicPartition] = set()  # revoked cooperatively: no one else had them
+        self._settling: set[TopicPartition] = set()  # new here: paused until the old owner's end
+        self._settle_at = 0.0
         self.stats = ConsumerStats()
         self.assigned_partitions: set[TopicPartition] = set()
 
@@ -151,12 +181,15 @@ class CommandConsumer:
     async def run(self, stop: asyncio.Event) -> None:
         consumer = self._consumer = self._consumer_factory()
         await consumer.start()
+        self.membership.attach(consumer)
         try:
             consumer.subscribe([topics.COMMANDS], listener=_Listener(self))
             async with asyncio.TaskGroup() as group:
                 self._group = group
                 committer = group.create_task(self._commit_loop(stop))
                 while not stop.is_set():
+                    if self._settling and time.monotonic() >= self._settle_at:
+                        await self._settle()
                     if sum(q.qsize() for q in self._queues.values()) >= self._queue_limit:
                         await asyncio.sleep(0.05)  # backpressure: let the workers catch up
                         continue
@@ -169,7 +202,9 @@ class CommandConsumer:
                 await self._drain(set(self._offsets), self._shutdown_timeout)
                 for task in self._workers.values():
                     task.cancel()
-                await self._commit()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._shutdown_timeout):  # broker may be away
+                        await self._commit()
                 committer.cancel()
         finally:
             self._group = None
@@ -186,8 +221,8 @@ class CommandConsumer:
             command = decode_command(record.value or b"")
         except CommandDecodeError as exc:
             # The decoder may quote a value of the command (an e-mail, a phone): mask it.
-            await self._dead_letter(tp, record, mask_text(str(exc)), received)
-            offsets.finish(record.offset)
+            if await self._dead_letter(tp, record, mask_text(str(exc)), received):
+                offsets.finish(record.offset)
             self._changed.set()
             return
         if command.command_id in self._done_ids:
@@ -198,7 +233,7 @@ class CommandConsumer:
         pending = Pending(command=command, received_at=received)
         applier = self._applier_for(command.platform, command.account)
         if applier is None:
-            await self._publish(
+            answered = await self._publish(
                 [
                     _invalid(
                         pending,
@@ -206,9 +241,11 @@ class CommandConsumer:
                         self._clock.now(),
                         f"unknown account {command.platform}:{command.account}",
                     )
-                ]
+                ],
+                {tp},
             )
-            offsets.finish(record.offset)
+            if answered:
+                offsets.finish(record.offset)
             self._changed.set()
             return
         key = f"{command.platform}:{command.account}"
@@ -232,40 +269,45 @@ class CommandConsumer:
             self._active_of[key] = taken
             try:
                 results = await applier.apply([p for _, _, p in items])
-                await self._publish(results)
-                for tp, offset, _ in items:
-                    tracker = self._offsets.get(tp)
-                    if tracker is not None:
-                        tracker.finish(offset)
+                if await self._publish(results, {tp for tp, _, _ in items}):
+                    for tp, offset, _ in items:
+                        tracker = self._offsets.get(tp)
+                        if tracker is not None:
+                            tracker.finish(offset)
             finally:
                 self._active -= taken
                 self._active_of.pop(key, None)
                 self._progress.set()
             self._changed.set()
 
-    async def _publish(self, results: list[CommandResult]) -> None:
-        """Return once the broker acknowledged every one of ``results``.
+    async def _publish(self, results: list[CommandResult], owned: set[TopicPartition]) -> bool:
+        """Return True once the broker acknowledged every one of ``results``, False when the
+        partitions ``owned`` were lost first (nothing more is sent; the next owner answers).
 
         They are sent together: one after the other, each send waited out the producer's linger
         (~6 ms), which held an account to ~160 results/s, less than a Softtr budget carries
         (12,000 commands/min; ``pipeline bench apply``). After a broker error only the results
-        not acknowledged are sent again, so a retry repeats none the broker acknowledged.
+        not acknowledged are sent again, so a retry repeats none the broker acknowledged. Each
+        send happens within the membership window (module docstring).
         """
         pending = results
         delay = 0.5
         while pending:
-            answers = await asyncio.gather(
-                *(self._send_result(r) for r in pending), return_exceptions=True
-            )
-            failed: list[CommandResult] = []
-            error: BrokerError | None = None
-            for result, answer in zip(pending, answers, strict=True):
-                if isinstance(answer, BrokerError):
-                    failed.append(result)
-                    error = answer
-                elif isinstance(answer, BaseException):
-                    raise answer
-            pending = failed
+            window = self._window(owned)
+            if window is None:
+                self.stats.abandoned += len(pending)
+                log.warning(
+                    "%d result(s) not published: partition(s) %s lost (no answered heartbeat "
+                    "for %.1fs or not a member any more); the next owner answers them",
+                    len(pending),
+                    sorted(tp.partition for tp in owned),
+                    self.membership.stale_for(),
+                )
+                return False
+            if window <= 0:  # out of contact: wait for a heartbeat or the revocation
+                await asyncio.sleep(0.1)
+                continue
+            pending, error = await self._send_results(pending, window)
             if pending:
                 log.warning(
                     "%d result(s) not acknowledged, retrying in %.1fs: %s",
@@ -279,18 +321,54 @@ class CommandConsumer:
             self._done_ids.add(result.command_id)
             self.stats.results[result.outcome.value] += 1
             self.stats.by_platform[(result.platform, result.outcome.value)] += 1
+        return True
 
-    async def _send_result(self, result: CommandResult) -> None:
+    def _window(self, owned: set[TopicPartition]) -> float | None:
+        if not owned <= self.assigned_partitions | self._draining:
+            return None
+        return self.membership.window()
+
+    async def _send_results(
+        self, results: list[CommandResult], window: float
+    ) -> tuple[list[CommandResult], BrokerError | None]:
+        """Send within ``window`` seconds; the results not acknowledged and the last error.
+
+        A record handed to the producer cannot be called back, so a cancellation (a revocation
+        giving up on this batch) waits for the sends to end — bounded by ``window`` — before it
+        goes on: whoever cancelled knows nothing of ours reaches the broker after that.
+        """
+        sends = asyncio.gather(
+            *(self._send_result(r, window) for r in results), return_exceptions=True
+        )
+        try:
+            answers = await asyncio.shield(sends)
+        except asyncio.CancelledError:
+            await asyncio.wait({sends})
+            raise
+        failed: list[CommandResult] = []
+        error: BrokerError | None = None
+        for result, answer in zip(results, answers, strict=True):
+            if isinstance(answer, BrokerError):
+                failed.append(result)
+                error = answer
+            elif isinstance(answer, BaseException):
+                raise answer
+        return failed, error
+
+    async def _send_result(self, result: CommandResult, window: float) -> None:
         await self._sender.send_raw(
             topics.COMMAND_RESULTS,
             topics.account_key(result.platform, result.account),
             msgspec.json.encode(result),
             to_headers(result_attributes(result)),
+            within=None if window == float("inf") else window,
         )
 
     async def _dead_letter(
         self, tp: TopicPartition, record: Any, error: str, received: dt.datetime
-    ) -> None:
+    ) -> bool:
+        """Dead-letter the record (and answer it ``invalid`` if it names itself); False if its
+        partition was lost first."""
         headers = tuple((k, v or b"") for k, v in (record.headers or ()))
         letter = DeadLetter(
             error=error[:2000],
@@ -302,14 +380,29 @@ class CommandConsumer:
             value=record.value,
             headers=headers,
         )
-        await self._sender.send_raw(
-            topics.COMMANDS_DLQ, record.key, msgspec.json.encode(letter), headers
-        )
+        delay = 0.5
+        while True:  # a broker away must not end the consumer: retry while still the owner
+            window = self._window({tp})
+            if window is None:
+                return False
+            try:
+                await self._sender.send_raw(
+                    topics.COMMANDS_DLQ,
+                    record.key,
+                    msgspec.json.encode(letter),
+                    headers,
+                    within=None if window == float("inf") else max(window, 0.1),
+                )
+                break
+            except BrokerError as exc:
+                log.warning("dead letter not acknowledged, retrying in %.1fs: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(30.0, delay * 2)
         self.stats.dead_letters += 1
         command_id = dict(headers).get("ce_id")
         if command_id:  # the sender's CloudEvents id names the command even if its body is bad
             platform, _, account = (record.key or b"").decode("utf-8", "replace").partition(":")
-            await self._publish(
+            return await self._publish(
                 [
                     CommandResult(
                         command_id=command_id.decode("utf-8", "replace"),
@@ -322,8 +415,10 @@ class CommandConsumer:
                         finished_at=self._clock.now(),
                         error=f"undecodable; sent to {topics.COMMANDS_DLQ}: {error[:500]}",
                     )
-                ]
+                ],
+                {tp},
             )
+        return True
 
     # -- commits and rebalances ---------------------------------------------------------------
 
@@ -359,21 +454,72 @@ class CommandConsumer:
             log.warning("commit failed (%s); records will be redone by their next owner", exc)
 
     async def assigned(self, partitions: set[TopicPartition]) -> None:
-        self._done_ids |= await self._results_reader({tp.partition for tp in partitions})
+        continuous = self.membership.assigned()
+        # Partitions another member may have held since we last did: paused until its window
+        # to publish is over, then their results are read (module docstring).
+        fresh = partitions - (self._kept if continuous else set())
+        self._kept = set()
+        kept = partitions - fresh
+        if kept:
+            self._done_ids |= await self._results_reader({tp.partition for tp in kept})
         new = {tp.partition for tp in partitions - self._held}
         if self._takeover is not None and new and self._consumer is not None:
             count = len(self._consumer.partitions_for_topic(topics.COMMANDS) or ())
             self._takeover(new, count)
         self.assigned_partitions |= partitions
         self._held = set(self.assigned_partitions)
+        if fresh and self._consumer is not None:
+            self._consumer.pause(*fresh)
+            self._settling = fresh
+            wait = self.membership.session - self.membership.margin
+            if not self.membership.tracking:
+                wait = 0.0
+            self._settle_at = time.monotonic() + wait
+
+    async def _settle(self) -> None:
+        """The previous owners' windows are over: read their results, then fetch."""
+        settling, self._settling = self._settling, set()
+        try:
+            self._done_ids |= await self._results_reader({tp.partition for tp in settling})
+        except (KafkaError, BrokerError, OSError, TimeoutError) as exc:
+            log.warning("results of partitions being taken over not read, again in 1s: %r", exc)
+            if not self._settling:  # no rebalance meanwhile
+                self._settling = settling & self.assigned_partitions
+                self._settle_at = time.monotonic() + 1.0
+            return
+        consumer = self._consumer
+        if consumer is not None and not self._settling:  # no rebalance meanwhile
+            held = set(consumer.assignment()) & settling & self.assigned_partitions
+            if held:
+                consumer.resume(*held)
 
     async def revoked(self, partitions: set[TopicPartition]) -> None:
         # Kafka's eager protocol revokes everything, then assigns: what comes back was held.
         self._held = set(self.assigned_partitions)
         self.assigned_partitions -= partitions
-        await self._drain(partitions, self._revoke_timeout)
-        self._cancel_work(partitions)
-        await self._commit(partitions)
+        unsettled = self._settling & partitions  # their results were never read here
+        self._settling -= partitions
+        if self.membership.lost():
+            # Expired by the broker: another member may own them already and read their
+            # results. Publish nothing for them; the next owner redoes what is uncommitted.
+            log.warning(
+                "partitions %s lost (not a member of the group any more, last answered "
+                "heartbeat %.1fs ago): their unfinished commands are left to the next owner",
+                sorted(tp.partition for tp in partitions),
+                self.membership.stale_for(),
+            )
+            self._held -= partitions
+            await self._cancel_work(partitions)
+        else:
+            self._draining |= partitions
+            try:
+                await self._drain(partitions, self._revoke_timeout)
+                await self._cancel_work(partitions)
+                if not self.membership.lost():
+                    self._kept = partitions - unsettled
+                await self._commit(partitions)
+            finally:
+                self._draining -= partitions
         for tp in partitions:
             self._offsets.pop(tp, None)
         for queue in self._queues.values():  # not started: the next owner does them
@@ -381,9 +527,11 @@ class CommandConsumer:
             for item in kept:
                 queue.put_nowait(item)
 
-    def _cancel_work(self, partitions: set[TopicPartition]) -> None:
+    async def _cancel_work(self, partitions: set[TopicPartition]) -> None:
         """Stop the account workers still busy with records of lost partitions: the next owner
-        redoes those records (uncommitted) and counts on nothing more being sent for them."""
+        redoes those records (uncommitted) and counts on nothing more being sent for them.
+        Returns when they have stopped (a send in progress ends first, within its window)."""
+        stopping = []
         for key, taken in list(self._active_of.items()):
             if not any(tp in partitions for tp, _ in taken):
                 continue
@@ -393,6 +541,9 @@ class CommandConsumer:
             task = self._workers.pop(key, None)
             if task is not None:
                 task.cancel()
+                stopping.append(task)
+        if stopping:
+            await asyncio.wait(stopping)
 
     async def _drain(self, partitions: set[TopicPartition], within: float) -> None:
         """Let the work already started on these partitions finish, for at most ``within``."""

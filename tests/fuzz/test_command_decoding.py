@@ -49,7 +49,13 @@ class Recorder:
         self.sent: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
 
     async def send_raw(
-        self, topic: str, key: bytes | None, value: bytes | None, headers: Any = ()
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Any = (),
+        *,
+        within: float | None = None,
     ) -> None:
         self.sent.append((topic, key, value, list(headers)))
 
@@ -85,6 +91,7 @@ def dispatch(
         applier_for=lambda _platform, _account: None,
         clock=ManualClock(NOW),
     )
+    consumer.assigned_partitions.add(TP)  # results go out only for partitions it holds
     headers = [("ce_id", ce_id)] if ce_id is not None else []
     asyncio.run(consumer._dispatch(TP, _record(value, headers, key)))
     return recorder
