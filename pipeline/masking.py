@@ -32,21 +32,39 @@ _secrets: set[str] = set()
 # Longest first, sorted once per new secret rather than per call: a worker of a thousand accounts
 # holds thousands of secrets and masks every request's path (`pipeline bench fleet`).
 _ordered: tuple[str, ...] = ()
+# Every secret under its first 4 characters, so a text is scanned once whatever their number.
+_INDEXED_FROM = 100
+_by_prefix: dict[str, tuple[str, ...]] = {}
 
 
 def register_secret(value: str) -> None:
     """Remember a secret value so :func:`mask_text` removes it wherever it appears."""
     if len(value) >= 4:
-        global _ordered
+        global _ordered, _by_prefix
         with _lock:
             if value not in _secrets:
                 _secrets.add(value)
                 _ordered = tuple(sorted(_secrets, key=len, reverse=True))
+                index: dict[str, list[str]] = {}
+                for secret in _ordered:
+                    index.setdefault(secret[:4], []).append(secret)
+                _by_prefix = {prefix: tuple(found) for prefix, found in index.items()}
 
 
 def mask_text(text: str) -> str:
     """Return ``text`` with secrets and personal ids replaced by masks."""
-    for secret in _ordered:  # a tuple swapped whole under the lock: safe to read without it
+    ordered, by_prefix = _ordered, _by_prefix  # swapped whole under the lock: no lock to read
+    if len(ordered) > _INDEXED_FROM:
+        # One pass over the text (~0.1 µs a character) beats one search per secret (~1 ns a
+        # character each) from about a hundred secrets: a worker of a thousand accounts.
+        found = {
+            secret
+            for i in range(len(text) - 3)
+            for secret in by_prefix.get(text[i : i + 4], ())
+            if text.startswith(secret, i)
+        }
+        ordered = tuple(sorted(found, key=len, reverse=True))  # longest first, as registered
+    for secret in ordered:
         if secret in text:
             text = text.replace(secret, "***")
     text = _BEARER.sub(r"\1 ***", text)  # before the key rule, which would stop at "Bearer"

@@ -51,3 +51,13 @@ def test_masked_text_in_a_log_record(caplog: object) -> None:
     with caplog.at_level(logging.INFO):  # type: ignore[attr-defined]
         logger.info("customer %s", mask_text("05321234567"))
     assert "05321234567" not in caplog.text  # type: ignore[attr-defined]
+
+
+def test_a_fleet_of_secrets_is_masked_longest_first() -> None:
+    # Past a hundred secrets (a worker of many accounts) the text is scanned once, not once per
+    # secret; what is masked must not change.
+    for n in range(150):
+        register_secret(f"fleet-secret-{n:03d}-value")
+    register_secret("fleet-secret-007-value-longer")
+    text = "a fleet-secret-007-value-longer b fleet-secret-149-value c fleet-secret-000-valu"
+    assert mask_text(text) == "a *** b *** c fleet-secret-000-valu"

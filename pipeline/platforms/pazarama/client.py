@@ -325,10 +325,7 @@ class PazaramaClient:
 
     @staticmethod
     def _refund_rows(ctx: RequestContext, body: bytes) -> list[msgspec.Raw]:
-        class _Rows(msgspec.Struct, rename="camel"):
-            refund_list: list[msgspec.Raw] = []
-
-        data = decode(ctx, body, raw.Envelope[_Rows]).data
+        data = decode(ctx, body, raw.Envelope[_RefundRows]).data
         return data.refund_list if data else []
 
     @staticmethod
