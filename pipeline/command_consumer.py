@@ -209,7 +209,9 @@ class CommandConsumer:
         finally:
             self._group = None
             with contextlib.suppress(Exception):
-                async with asyncio.timeout(10):
+                # Bounded: it waits for aiokafka's coordination task (a JoinGroup may be waiting
+                # for the other members) before it leaves the group.
+                async with asyncio.timeout(self._shutdown_timeout):
                     await consumer.stop()
 
     async def _dispatch(self, tp: TopicPartition, record: Any) -> None:
@@ -480,7 +482,8 @@ class CommandConsumer:
         """The previous owners' windows are over: read their results, then fetch."""
         settling, self._settling = self._settling, set()
         try:
-            self._done_ids |= await self._results_reader({tp.partition for tp in settling})
+            async with asyncio.timeout(10.0):  # the main loop waits: bounded, then again
+                self._done_ids |= await self._results_reader({tp.partition for tp in settling})
         except (KafkaError, BrokerError, OSError, TimeoutError) as exc:
             log.warning("results of partitions being taken over not read, again in 1s: %r", exc)
             if not self._settling:  # no rebalance meanwhile

@@ -82,6 +82,7 @@ class PollFleet:
         consumer_factory: Callable[[], AIOKafkaConsumer],
         partitions: int = ACCOUNT_PARTITIONS,
         stop_timeout: float = 30.0,
+        shutdown_timeout: float = 5.0,
         on_released: Callable[[str], object] | None = None,
         registrations: RawSender | None = None,
         clock: Clock | None = None,
@@ -97,6 +98,9 @@ class PollFleet:
         self._make_poller = make_poller
         self._consumer_factory = consumer_factory
         self._stop_timeout = stop_timeout
+        # On shutdown a cycle gets less: the worker must stop within its deadline (a cycle cut
+        # short is repeated by the next owner, with the same event ids).
+        self._shutdown_timeout = shutdown_timeout
         # Told the key prefix of every account released, so caches of its state are dropped
         # (the next owner's checkpoints would otherwise go unseen if it comes back here).
         self._on_released = on_released
@@ -128,11 +132,13 @@ class PollFleet:
                 while not stop.is_set():
                     # Fetching drives the group protocol (joins, rebalances, heartbeats).
                     await consumer.getmany(timeout_ms=500, max_records=100)
-                await self._stop_accounts(list(self._running))
+                # First, so an assignment that arrives during the shutdown starts no poller
+                # (one did, and kept the worker polling after SIGTERM until it was killed).
                 self._group = None
+                await self._stop_accounts(list(self._running), within=self._shutdown_timeout)
         finally:
             with contextlib.suppress(Exception):
-                async with asyncio.timeout(10):
+                async with asyncio.timeout(self._shutdown_timeout):
                     await consumer.stop()  # leaves the group so others take over at once
 
     async def assigned(self, partitions: Collection[int]) -> None:
@@ -170,6 +176,8 @@ class PollFleet:
             return False
         poller = await self._make_poller(platform, account)
         await poller.load()
+        if self._group is None:  # the worker began stopping meanwhile
+            return False
         stop = asyncio.Event()
         task = self._group.create_task(self._guard(poller, stop, delay), name=f"poll {key}")
         self._running[key] = _Running(poller, stop, task)
@@ -190,13 +198,14 @@ class PollFleet:
         except Exception:  # a bug in one account must not end the worker
             log.exception("poller of %s crashed", poller.key)
 
-    async def _stop_accounts(self, keys: list[str]) -> None:
+    async def _stop_accounts(self, keys: list[str], *, within: float | None = None) -> None:
         """Stop these accounts' loops together, each bounded by ``stop_timeout``."""
         running = [self._running.pop(k) for k in keys if k in self._running]
         for r in running:
             r.stop.set()
         if running:
-            _, late = await asyncio.wait({r.task for r in running}, timeout=self._stop_timeout)
+            bound = self._stop_timeout if within is None else within
+            _, late = await asyncio.wait({r.task for r in running}, timeout=bound)
             for task in late:
                 task.cancel()  # its cycle is repeated by the next owner, same event ids
             if late:

@@ -13,6 +13,8 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import logging
+import os
 import signal
 import sys
 import time
@@ -199,6 +201,10 @@ async def run_role(config: Config, roles: frozenset[str] = frozenset({"poll"})) 
         )
         async with serve_metrics(worker, config.metrics):
             await worker.run(stop)
+    if not worker.stopped_cleanly:
+        # Tasks ignored even their cancellation; asyncio.run would wait for them forever.
+        logging.shutdown()
+        os._exit(1)
 
 
 async def run_sandboxes(

@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
+from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer
 
@@ -49,6 +50,12 @@ log = logging.getLogger(__name__)
 
 POLLER_GROUP = "marketplace-pipeline.pollers"
 APPLIER_GROUP = "marketplace-pipeline.appliers"
+#: A stop signal (SIGTERM/SIGINT) is honoured gracefully within this many seconds: in-flight
+#: commands get 5 s of it, poll cycles 5 s, then the groups are left (5 s each) and the
+#: producer flushed; what still runs then is cancelled.
+SHUTDOWN_DEADLINE: Final = 15.0
+#: After that cancellation, how long the worker waits before it gives up on its tasks.
+FORCE_GRACE: Final = 3.0
 _LANES = {"poll": Lane.POLL, "apply": Lane.COMMAND}
 
 
@@ -179,6 +186,7 @@ class Worker:
         self.commands: CommandConsumer | None = None
         self.appliers: dict[str, AccountApplier] = {}
         self.publisher: KafkaEventPublisher | None = None  # while run() runs: for /readyz
+        self.stopped_cleanly = True  # False: run() gave up on tasks that would not end
 
     def _limit(self, acc: AccountConfig) -> RateLimit:
         return self.limits.limit_for(acc.platform, _override(acc), commands_share(self.config, acc))
@@ -227,6 +235,12 @@ class Worker:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Run the roles until ``stop`` is set; then stop within :data:`SHUTDOWN_DEADLINE`
+        (+ :data:`FORCE_GRACE` when something had to be cancelled). ``stopped_cleanly`` is
+        False when even the cancellation did not end everything in time."""
+        self.stopped_cleanly = await run_until_stopped(self._run(stop), stop)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         kafka = self.config.kafka
         h = self.config.http
         settings = HttpSettings(
@@ -309,8 +323,8 @@ class Worker:
 
         async def results_reader(partitions: set[int]) -> set[str]:
             reader = self._consumer(None)
-            await reader.start()
             try:
+                await reader.start()  # inside: a start that fails (broker away) is closed too
                 return await read_result_ids(reader, partitions)
             finally:
                 with contextlib.suppress(Exception):
@@ -326,6 +340,40 @@ class Worker:
             # On its own embedded broker nothing else can have written these accounts.
             takeover=self.take_over_commands if self.split and not self.embedded else None,
         )
+
+
+async def run_until_stopped(
+    body: Coroutine[Any, Any, None],
+    stop: asyncio.Event,
+    *,
+    deadline: float = SHUTDOWN_DEADLINE,
+    grace: float = FORCE_GRACE,
+) -> bool:
+    """Run ``body`` to its end; once ``stop`` is set it has ``deadline`` seconds to end, then it
+    is cancelled and has ``grace`` more. False when it still had not ended (it is left running;
+    a process should exit). Failures of ``body`` are raised."""
+    task = asyncio.ensure_future(body)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            done, _ = await asyncio.wait({task}, timeout=deadline)
+            if not done:
+                log.warning(
+                    "not stopped %.0fs after the stop signal: cancelling the rest", deadline
+                )
+                task.cancel()
+                done, _ = await asyncio.wait({task}, timeout=grace)
+                if not done:
+                    log.error("still not stopped %.0fs after cancelling: giving up", grace)
+                    return False
+        if not task.cancelled():
+            task.result()
+        return True
+    finally:
+        stopping.cancel()
+        if not task.done():  # we were cancelled ourselves
+            task.cancel()
 
 
 def PollRole(

@@ -11,6 +11,7 @@ result too: two different results for one command (the chaos run's ``extra_resul
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -150,3 +151,54 @@ async def test_a_write_in_flight_during_a_takeover_gets_one_result(takeover: Tak
 async def test_a_write_in_flight_during_a_broker_cut_gets_one_result(takeover: Takeover) -> None:
     results = await _scenario(takeover, "takeover-2", cut=4.0)
     assert len(results) == 1, [(r.outcome, r.finished_at) for r in results]
+
+
+async def test_a_worker_stops_within_its_deadline_while_a_revocation_drains(
+    takeover: Takeover,
+) -> None:
+    """Told to stop while its revocation waits for a write the platform holds (revoke_timeout is
+    30 s, the write 60 s): the worker returns within its shutdown deadline, and publishes no
+    result for the command it gave up (its next owner answers it)."""
+    from pipeline.worker import FORCE_GRACE, SHUTDOWN_DEADLINE
+
+    a, b = takeover.worker(), takeover.worker()
+    stop_a, stop_b = asyncio.Event(), asyncio.Event()
+    task_a = asyncio.create_task(a.run(stop_a))
+    task_b: asyncio.Task[None] | None = None
+    try:
+        await _until(lambda: _holds(a), 30, "A was never assigned")
+        takeover.box.faults.add(  # type: ignore[attr-defined]
+            FaultRule(kind="latency", method="PUT,POST", path="^/order/", times=1, seconds=60)
+        )
+        command = SetStatus(
+            command_id="stop-1",
+            platform="pazarama",
+            account="main",
+            order_id=takeover.order_id,
+            issued_at=dt.datetime.now(dt.UTC),
+            status=OrderStatus.PREPARING,
+        )
+        async with KafkaEventPublisher(takeover.proxy.address, embedded=True) as pub:
+            await pub.send_raw(
+                topics.COMMANDS, topics.account_key("pazarama", "main"), encode_command(command)
+            )
+        await _until(
+            lambda: takeover.box.faults.rules[0].fired == 1,  # type: ignore[attr-defined]
+            30,
+            "A's write never reached the sandbox",
+        )
+        task_b = asyncio.create_task(b.run(stop_b))  # a rebalance: A's revocation drains
+        assert a.commands is not None
+        commands = a.commands
+        await _until(lambda: not commands.assigned_partitions, 30, "A was never revoked")
+        stop_a.set()
+        async with asyncio.timeout(SHUTDOWN_DEADLINE + FORCE_GRACE):
+            await task_a
+        assert commands.stats.results.total() == 0  # A gave the command up unanswered
+    finally:
+        stop_a.set()
+        stop_b.set()
+        for task in (task_a, task_b):
+            if task is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task, 60)
