@@ -132,6 +132,8 @@ _SEP: Final = b"\x1f"
 #: writes them (see :func:`encode_event`). Bounded: an entry nobody asks for is dropped first.
 _RECENT_DATA: collections.OrderedDict[str, tuple[object, bytes]] = collections.OrderedDict()
 _RECENT_MAX: Final = 4096
+#: Per event class, its content fields besides ``data`` (see :func:`_content_json`).
+_EXTRA_CONTENT: dict[type[Event], tuple[str, ...]] = {}
 
 
 def canonical_json(value: Any) -> bytes:
@@ -145,14 +147,17 @@ def event_id(event_type: str, platform: str, account: str, subject: str, content
 
 
 def _id_of_body(event_type: str, platform: str, account: str, subject: str, body: bytes) -> str:
-    name = _SEP.join(
-        (event_type.encode(), platform.encode(), account.encode(), subject.encode(), body)
-    )
-    # uuid.uuid5(EVENT_ID_NAMESPACE, name.decode()) hashes name.decode().encode(): the same
-    # bytes (msgspec writes UTF-8). Hashing them directly skips decoding ~2 KB to str and
-    # encoding it back, and setting the version and variant bits here skips uuid.UUID's
-    # checks: the same string. A test pins the ids against uuid5.
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest())
+    head = _SEP.join((event_type.encode(), platform.encode(), account.encode(), subject.encode()))
+    # uuid.uuid5(EVENT_ID_NAMESPACE, name.decode()) with name = head + _SEP + body hashes
+    # name.decode().encode(): the same bytes (msgspec writes UTF-8). Hashing them directly, in
+    # pieces, skips decoding ~2 KB to str, encoding it back and copying it, and setting the
+    # version and variant bits here skips uuid.UUID's checks: the same string. A test pins
+    # the ids against uuid5.
+    sha1 = hashlib.sha1(_NAMESPACE_BYTES, usedforsecurity=False)
+    sha1.update(head)
+    sha1.update(_SEP)
+    sha1.update(body)
+    digest = bytearray(sha1.digest())
     digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
     digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
     h = digest[:16].hex()
@@ -196,11 +201,15 @@ def new_event(
 def _content_json(event: Event, data_json: bytes) -> bytes:
     """The sorted JSON of an event's content (every field but the envelope's), with ``data``
     written as the bytes given: the same bytes as encoding the content whole."""
-    content = {
-        name: getattr(event, name)
-        for name in event.__struct_fields__
-        if name not in _NOT_CONTENT and name != "data"
-    }
+    cls = type(event)
+    names = _EXTRA_CONTENT.get(cls)
+    if names is None:
+        names = _EXTRA_CONTENT[cls] = tuple(
+            name for name in cls.__struct_fields__ if name not in _NOT_CONTENT and name != "data"
+        )
+    if not names:  # *.created / *.requested: the sorted encoder's very bytes, without a dict
+        return b'{"data":' + data_json + b"}"
+    content: dict[str, Any] = {name: getattr(event, name) for name in names}
     content["data"] = msgspec.Raw(data_json)
     return _encoder.encode(content)
 
