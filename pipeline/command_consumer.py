@@ -44,21 +44,20 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline.applier import AccountApplier, Pending
 from pipeline.clock import Clock
+from pipeline.command_log import ConsumerStats, Offsets, read_result_ids
+from pipeline.command_rebalance import GroupListener, Item, Rebalancing
 from pipeline.errors import BrokerError
 from pipeline.masking import mask_text
 from pipeline.membership import Membership
@@ -73,9 +72,9 @@ from schemas import (
     topics,
 )
 
-log = logging.getLogger(__name__)
+__all__ = ["CommandConsumer", "ConsumerStats", "RawSender", "read_result_ids"]
 
-Item = tuple[TopicPartition, int, Pending]
+log = logging.getLogger(__name__)
 
 
 class RawSender(Protocol):
@@ -92,46 +91,7 @@ class RawSender(Protocol):
     ) -> None: ...
 
 
-class _Offsets:
-    """Offsets of one partition in fetch order; commit up to the first one not done."""
-
-    def __init__(self) -> None:
-        self.order: collections.deque[int] = collections.deque()
-        self.done: set[int] = set()
-        self.committed: int | None = None
-
-    def add(self, offset: int) -> None:
-        self.order.append(offset)
-
-    def finish(self, offset: int) -> None:
-        self.done.add(offset)
-
-    def committable(self) -> int | None:
-        last = None
-        while self.order and self.order[0] in self.done:
-            last = self.order.popleft()
-            self.done.discard(last)
-        return None if last is None else last + 1
-
-    @property
-    def in_flight(self) -> int:
-        return len(self.order)
-
-
-@dataclass(slots=True)
-class ConsumerStats:
-    received: int = 0
-    results: collections.Counter[str] = field(default_factory=collections.Counter)
-    #: (platform, outcome) → count, for the live view and the metrics.
-    by_platform: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
-    dead_letters: int = 0
-    skipped_done: int = 0
-    commits: int = 0
-    #: Results not published because their partition was lost (the next owner answers).
-    abandoned: int = 0
-
-
-class CommandConsumer:
+class CommandConsumer(Rebalancing):
     """Consumes commands for the accounts this worker's group partitions carry."""
 
     def __init__(
@@ -158,7 +118,7 @@ class CommandConsumer:
         #: (partitions newly held, partition count of commands.v1): see the module docstring.
         self._takeover = takeover
         self._held: set[TopicPartition] = set()  # held just before the rebalance in progress
-        self._offsets: dict[TopicPartition, _Offsets] = {}
+        self._offsets: dict[TopicPartition, Offsets] = {}
         self._queues: dict[str, asyncio.Queue[Item]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._done_ids: set[str] = set()
@@ -183,7 +143,7 @@ class CommandConsumer:
         await consumer.start()
         self.membership.attach(consumer)
         try:
-            consumer.subscribe([topics.COMMANDS], listener=_Listener(self))
+            consumer.subscribe([topics.COMMANDS], listener=GroupListener(self))
             async with asyncio.TaskGroup() as group:
                 self._group = group
                 committer = group.create_task(self._commit_loop(stop))
@@ -216,14 +176,20 @@ class CommandConsumer:
 
     async def _dispatch(self, tp: TopicPartition, record: Any) -> None:
         self.stats.received += 1
-        offsets = self._offsets.setdefault(tp, _Offsets())
+        offsets = self._offsets.setdefault(tp, Offsets())
         offsets.add(record.offset)
         received = self._clock.now()
         try:
             command = decode_command(record.value or b"")
         except CommandDecodeError as exc:
+            named = dict(record.headers or ()).get("ce_id")
+            if named and named.decode("utf-8", "replace") in self._done_ids:
+                # Redelivered (its offset was not committed) and already answered `invalid`:
+                # a second dead letter would bring a second result.
+                self.stats.skipped_done += 1
+                offsets.finish(record.offset)
             # The decoder may quote a value of the command (an e-mail, a phone): mask it.
-            if await self._dead_letter(tp, record, mask_text(str(exc)), received):
+            elif await self._dead_letter(tp, record, mask_text(str(exc)), received):
                 offsets.finish(record.offset)
             self._changed.set()
             return
@@ -422,147 +388,6 @@ class CommandConsumer:
             )
         return True
 
-    # -- commits and rebalances ---------------------------------------------------------------
-
-    async def _commit_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(1.0):
-                    await self._changed.wait()
-            self._changed.clear()
-            await self._commit()
-
-    async def _commit(self, partitions: set[TopicPartition] | None = None) -> None:
-        consumer = self._consumer
-        if consumer is None:
-            return
-        wanted = {}
-        for tp, offsets in self._offsets.items():
-            if partitions is not None and tp not in partitions:
-                continue
-            offset = offsets.committable()
-            if offset is not None:
-                wanted[tp] = offset
-        if not wanted:
-            return
-        try:
-            await consumer.commit(wanted)
-            self.stats.commits += 1
-            for tp, offset in wanted.items():
-                self._offsets[tp].committed = offset
-        except (CommitFailedError, KafkaError) as exc:
-            # During a rebalance: the next owner redoes these records; results are not repeated
-            # because it reads the results partition first.
-            log.warning("commit failed (%s); records will be redone by their next owner", exc)
-
-    async def assigned(self, partitions: set[TopicPartition]) -> None:
-        continuous = self.membership.assigned()
-        # Partitions another member may have held since we last did: paused until its window
-        # to publish is over, then their results are read (module docstring).
-        fresh = partitions - (self._kept if continuous else set())
-        self._kept = set()
-        kept = partitions - fresh
-        if kept:
-            self._done_ids |= await self._results_reader({tp.partition for tp in kept})
-        new = {tp.partition for tp in partitions - self._held}
-        if self._takeover is not None and new and self._consumer is not None:
-            count = len(self._consumer.partitions_for_topic(topics.COMMANDS) or ())
-            self._takeover(new, count)
-        self.assigned_partitions |= partitions
-        self._held = set(self.assigned_partitions)
-        if fresh and self._consumer is not None:
-            self._consumer.pause(*fresh)
-            self._settling = fresh
-            wait = self.membership.session - self.membership.margin
-            if not self.membership.tracking:
-                wait = 0.0
-            self._settle_at = time.monotonic() + wait
-
-    async def _settle(self) -> None:
-        """The previous owners' windows are over: read their results, then fetch."""
-        settling, self._settling = self._settling, set()
-        try:
-            async with asyncio.timeout(10.0):  # the main loop waits: bounded, then again
-                self._done_ids |= await self._results_reader({tp.partition for tp in settling})
-        except (KafkaError, BrokerError, OSError, TimeoutError) as exc:
-            log.warning("results of partitions being taken over not read, again in 1s: %r", exc)
-            if not self._settling:  # no rebalance meanwhile
-                self._settling = settling & self.assigned_partitions
-                self._settle_at = time.monotonic() + 1.0
-            return
-        consumer = self._consumer
-        if consumer is not None and not self._settling:  # no rebalance meanwhile
-            held = set(consumer.assignment()) & settling & self.assigned_partitions
-            if held:
-                consumer.resume(*held)
-
-    async def revoked(self, partitions: set[TopicPartition]) -> None:
-        # Kafka's eager protocol revokes everything, then assigns: what comes back was held.
-        self._held = set(self.assigned_partitions)
-        self.assigned_partitions -= partitions
-        unsettled = self._settling & partitions  # their results were never read here
-        self._settling -= partitions
-        if self.membership.lost():
-            # Expired by the broker: another member may own them already and read their
-            # results. Publish nothing for them; the next owner redoes what is uncommitted.
-            log.warning(
-                "partitions %s lost (not a member of the group any more, last answered "
-                "heartbeat %.1fs ago): their unfinished commands are left to the next owner",
-                sorted(tp.partition for tp in partitions),
-                self.membership.stale_for(),
-            )
-            self._held -= partitions
-            await self._cancel_work(partitions)
-        else:
-            self._draining |= partitions
-            try:
-                await self._drain(partitions, self._revoke_timeout)
-                await self._cancel_work(partitions)
-                if not self.membership.lost():
-                    self._kept = partitions - unsettled
-                await self._commit(partitions)
-            finally:
-                self._draining -= partitions
-        for tp in partitions:
-            self._offsets.pop(tp, None)
-        for queue in self._queues.values():  # not started: the next owner does them
-            kept = [item for item in _drain_queue(queue) if item[0] not in partitions]
-            for item in kept:
-                queue.put_nowait(item)
-
-    async def _cancel_work(self, partitions: set[TopicPartition]) -> None:
-        """Stop the account workers still busy with records of lost partitions: the next owner
-        redoes those records (uncommitted) and counts on nothing more being sent for them.
-        Returns when they have stopped (a send in progress ends first, within its window)."""
-        stopping = []
-        for key, taken in list(self._active_of.items()):
-            if not any(tp in partitions for tp, _ in taken):
-                continue
-            log.warning("%s: unfinished work of a revoked partition cancelled", key)
-            # An account's commands all come from one partition: its queue goes with it.
-            self._queues.pop(key, None)
-            task = self._workers.pop(key, None)
-            if task is not None:
-                task.cancel()
-                stopping.append(task)
-        if stopping:
-            await asyncio.wait(stopping)
-
-    async def _drain(self, partitions: set[TopicPartition], within: float) -> None:
-        """Let the work already started on these partitions finish, for at most ``within``."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(within):
-                while any(tp in partitions for tp, _ in self._active):
-                    self._progress.clear()
-                    await self._progress.wait()
-
-
-def _drain_queue(queue: asyncio.Queue[Item]) -> list[Item]:
-    items = []
-    while not queue.empty():
-        items.append(queue.get_nowait())
-    return items
-
 
 def _invalid(p: Pending, received: dt.datetime, now: dt.datetime, error: str) -> CommandResult:
     cmd = p.command
@@ -578,57 +403,3 @@ def _invalid(p: Pending, received: dt.datetime, now: dt.datetime, error: str) ->
         finished_at=now,
         error=error,
     )
-
-
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, owner: CommandConsumer) -> None:
-        self._owner = owner
-
-    async def on_partitions_revoked(self, revoked: Any) -> None:
-        await self._owner.revoked(set(revoked))
-
-    async def on_partitions_assigned(self, assigned: Any) -> None:
-        await self._owner.assigned(set(assigned))
-
-
-async def read_result_ids(consumer: AIOKafkaConsumer, partitions: set[int]) -> set[str]:
-    """Command ids that already have a result in these ``command-results.v1`` partitions.
-
-    Reads each partition from its beginning to its end at call time, without a group. Tansu's
-    ``end_offsets`` counts batches, not records (README "Brokers"), so the end is the highest of
-    it and the fetch high watermark.
-    """
-    found: set[str] = set()
-    if not partitions:
-        return found
-    await consumer.topics()  # refresh metadata (never by naming the topic: Tansu would create it)
-    have = consumer.partitions_for_topic(topics.COMMAND_RESULTS) or set()
-    commands = consumer.partitions_for_topic(topics.COMMANDS) or set()
-    if len(have) != len(commands):
-        # Created elsewhere with another partition count: a command's results may sit in any
-        # partition, so read them all (slower, still right).
-        partitions = set(have)
-    tps = [TopicPartition(topics.COMMAND_RESULTS, p) for p in sorted(partitions & have)]
-    if not tps:
-        return found
-    consumer.assign(tps)
-    await consumer.seek_to_beginning(*tps)
-    ends = await consumer.end_offsets(tps)
-    ids = msgspec.json.Decoder(_ResultId)
-    remaining = {tp for tp in tps if ends[tp] > 0}
-    while remaining:
-        batch = await consumer.getmany(*remaining, timeout_ms=1000)
-        if not batch:
-            break
-        for tp, records in batch.items():
-            for record in records:
-                with contextlib.suppress(msgspec.MsgspecError):
-                    found.add(ids.decode(record.value or b"").command_id)
-            watermark = consumer.highwater(tp) or 0
-            if await consumer.position(tp) >= max(ends[tp], watermark):
-                remaining.discard(tp)
-    return found
-
-
-class _ResultId(msgspec.Struct):
-    command_id: str

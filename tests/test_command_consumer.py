@@ -303,3 +303,50 @@ async def test_dlq_list_and_requeue(rig: Rig) -> None:
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+
+
+def test_a_redelivered_poison_record_already_answered_is_not_answered_again() -> None:
+    """A poison record named by ``ce_id`` is answered ``invalid`` once; when it comes again (its
+    offset was not committed before a rebalance) the results index has its id: no second dead
+    letter, no second result (the chaos run counted three ``invalid`` results for one)."""
+    from aiokafka.structs import ConsumerRecord
+
+    from pipeline.clock import ManualClock
+    from pipeline.command_consumer import CommandConsumer
+
+    sent: list[str] = []
+
+    class Sender:
+        async def send_raw(self, topic: str, *_: object, within: float | None = None) -> None:
+            sent.append(topic)
+
+    tp = TopicPartition(topics.COMMANDS, 0)
+    consumer = CommandConsumer(
+        consumer_factory=lambda: None,  # type: ignore[arg-type,return-value]
+        results_reader=lambda _: set(),
+        sender=Sender(),
+        applier_for=lambda _platform, _account: None,
+        clock=ManualClock(dt.datetime(2026, 5, 1, tzinfo=dt.UTC)),
+    )
+    consumer.assigned_partitions.add(tp)
+
+    def poison(offset: int) -> ConsumerRecord:  # type: ignore[type-arg]
+        return ConsumerRecord(
+            topic=tp.topic,
+            partition=0,
+            offset=offset,
+            timestamp=0,
+            timestamp_type=0,
+            key=b"softtr:main",
+            value=b"\xff",
+            checksum=None,
+            serialized_key_size=11,
+            serialized_value_size=1,
+            headers=[("ce_id", b"poison-9")],
+        )
+
+    asyncio.run(consumer._dispatch(tp, poison(3)))
+    assert sent == [topics.COMMANDS_DLQ, topics.COMMAND_RESULTS]
+    asyncio.run(consumer._dispatch(tp, poison(3)))  # the same record again
+    assert sent == [topics.COMMANDS_DLQ, topics.COMMAND_RESULTS]
+    assert consumer.stats.skipped_done == 1
