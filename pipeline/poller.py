@@ -135,6 +135,10 @@ class AccountPoller:
         floor: float | None = None,
     ) -> None:
         self.client = client
+        # A runtime-protocol isinstance costs microseconds; checkpoints ask it every cycle.
+        self._stateful: StatefulClient | None = (
+            client if isinstance(client, StatefulClient) else None
+        )
         self.publisher = publisher
         self.store = store
         self.budget = budget
@@ -181,8 +185,8 @@ class AccountPoller:
                 cursor=start,
             )
         state = self.checkpoints[self.streams[0]].platform_state if self.streams else {}
-        if state and isinstance(self.client, StatefulClient):
-            self.client.restore_platform_state(dict(state))
+        if state and self._stateful is not None:
+            self._stateful.restore_platform_state(dict(state))
         # The previous owner's requests count before ours (pipeline.carryover). No checkpoint
         # at all: a new account, or an owner that died before its first save -- which it makes
         # before its first request.
@@ -427,8 +431,8 @@ class AccountPoller:
 
     async def _checkpoint(self, stream: str, *, force: bool = False) -> None:
         cp = self.checkpoints[stream]
-        if isinstance(self.client, StatefulClient):
-            cp.platform_state = self.client.platform_state()
+        if self._stateful is not None:
+            cp.platform_state = self._stateful.platform_state()
         # Unchanged state is not written again more than every ``refresh_checkpoint`` (a
         # broker that never compacts, like Tansu, keeps every record; a fresh ``written_at``
         # now and then still shows the account is alive) -- unless the lease needs renewing.
