@@ -33,6 +33,7 @@ import datetime as dt
 import hashlib
 import logging
 import math
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -94,6 +95,7 @@ class PollSettings:
     # planned interval; raise it to trade that latency for budget.
     sweep_every: int = 1
     publish_chunk: int = 500
+    publish_linger: float = 1.0  # seconds an event may wait for its chunk to fill
     # Publish and checkpoint retries while the broker is away: doubling up to the cap. A 30 s
     # cap left a worker idle up to ~16 s after a 30 s outage ended (attempts at +15.5 s and
     # +31.5 s); 5 s bounds that wait. Attempts are cheap for the broker: a process's pollers
@@ -348,6 +350,7 @@ class AccountPoller:
         updates: dict[str, Fingerprint] = {}
         seen: set[str] = set()
         sent = 0
+        first_at = 0.0
         async for record in records:
             if isinstance(record, Malformed):
                 self.stats.malformed += 1
@@ -362,8 +365,16 @@ class AccountPoller:
             event, fp = detect(record, updates.get(rid) or cp.fingerprints.get(rid), now=now)
             updates[rid] = fp
             if event is not None:
+                if not pending:
+                    first_at = time.monotonic()
                 pending.append((event, rid))
-            if len(pending) >= self.settings.publish_chunk:
+            # A chunk goes out when full, or when its first event has waited ``publish_linger``
+            # (a slow platform's backfill -- one request per order at 25/min -- would otherwise
+            # show nothing until 500 orders were read).
+            if pending and (
+                len(pending) >= self.settings.publish_chunk
+                or time.monotonic() - first_at >= self.settings.publish_linger
+            ):
                 sent += await self._publish(pending, cp)
                 pending = []
                 # Every record seen so far has its events acknowledged: they may be saved.

@@ -3,6 +3,7 @@ change detection, the active sweep, publish-then-checkpoint, malformed records, 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import inspect
 from collections.abc import AsyncIterator, Sequence
@@ -355,3 +356,34 @@ async def test_a_new_owner_counts_the_requests_of_the_previous_one() -> None:
         await new.cycle()
         await again.load()
         assert again.seeded == 0
+
+
+async def test_a_slow_backfill_publishes_what_it_has_after_the_linger(pazarama: Rig) -> None:
+    """A chunk goes out when its first event has waited ``publish_linger``, not only when full:
+    a platform answering one order per request shows its first orders before the last one."""
+    poller = pazarama.poller(publish_linger=0.05)
+    fetch = poller.client.fetch_orders
+    fetched = 0
+    fetched_at_publish: list[int] = []
+
+    async def slow(start: dt.datetime, end: dt.datetime) -> AsyncIterator[Any]:
+        nonlocal fetched
+        async for record in fetch(start, end):
+            await asyncio.sleep(0.01)
+            fetched += 1
+            yield record
+
+    poller.client.fetch_orders = slow  # type: ignore[method-assign]
+    publish = pazarama.publisher.publish
+
+    async def watching(events: Sequence[Event]) -> None:
+        if any(e.type.startswith("order.") for e in events):
+            fetched_at_publish.append(fetched)
+        await publish(events)
+
+    pazarama.publisher.publish = watching  # type: ignore[method-assign]
+    await poller.cycle()
+    orders = len(pazarama.sandbox.world.orders)
+    assert len(fetched_at_publish) >= 2 and fetched_at_publish[0] < orders
+    created = pazarama.publisher.of_type("order.created")
+    assert sorted(e.subject for e in created) == sorted(o.id for o in pazarama.sandbox.world.orders)
