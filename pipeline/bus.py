@@ -297,6 +297,13 @@ def _refuse_unused(cfg: KafkaConfig, names: tuple[str, ...]) -> None:
 _idempotence_cache: dict[str, bool] = {}
 
 
+def _quiet_probe(record: logging.LogRecord) -> bool:
+    """Drops aiokafka's ``ERROR Unexpected error during InitProducerIdRequest`` while probing:
+    on Tansu every CLI publish printed it, though the refusal is the answer the probe wants
+    (it is logged at INFO below)."""
+    return "InitProducerId" not in record.getMessage()
+
+
 async def probe_idempotence(
     target: KafkaConfig | str,
     *,
@@ -316,6 +323,8 @@ async def probe_idempotence(
     if not refresh and where in _idempotence_cache:
         return _idempotence_cache[where]
     producer = AIOKafkaProducer(**kwargs)
+    sender_log = logging.getLogger("aiokafka.producer.sender")
+    sender_log.addFilter(_quiet_probe)  # its ERROR for the refusal is our expected answer
     try:
         async with asyncio.timeout(probe_timeout):
             await producer.start()
@@ -328,6 +337,7 @@ async def probe_idempotence(
     else:
         supported = True
     finally:
+        sender_log.removeFilter(_quiet_probe)
         await close_producer(producer, stop_timeout=probe_timeout, drop_pending=True)
     _idempotence_cache[where] = supported
     log.info("idempotence probe bootstrap=%s supported=%s", where, supported)

@@ -561,8 +561,14 @@ async def test_wait_for_broker_returns_once_it_answers_and_fails_after_its_bound
 # --- idempotence ------------------------------------------------------------------------------
 
 
-async def test_tansu_has_no_idempotent_producer_and_the_answer_is_cached(proxy: TcpProxy) -> None:
-    assert await probe_idempotence(proxy.address) is False
+async def test_tansu_has_no_idempotent_producer_and_the_answer_is_cached(
+    proxy: TcpProxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        assert await probe_idempotence(proxy.address, refresh=True) is False
+    # The refusal is the expected answer: said once at INFO, not as aiokafka's ERROR.
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("idempotent producer unavailable" in r.getMessage() for r in caplog.records)
     await proxy.cut()
     assert await probe_idempotence(proxy.address) is False  # cached: no connection needed
     with pytest.raises(BrokerError):
