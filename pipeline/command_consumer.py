@@ -235,9 +235,12 @@ class CommandConsumer(Rebalancing):
             taken = {(tp, offset) for tp, offset, _ in items}
             self._active |= taken
             self._active_of[key] = taken
+            owned = {tp for tp, _, _ in items}
             try:
+                if not await self._still_owner(owned):
+                    continue  # lost: left uncommitted, unapplied, to the next owner
                 results = await applier.apply([p for _, _, p in items])
-                if await self._publish(results, {tp for tp, _, _ in items}):
+                if await self._publish(results, owned):
                     for tp, offset, _ in items:
                         tracker = self._offsets.get(tp)
                         if tracker is not None:
@@ -247,6 +250,15 @@ class CommandConsumer(Rebalancing):
                 self._active_of.pop(key, None)
                 self._progress.set()
             self._changed.set()
+
+    async def _still_owner(self, owned: set[TopicPartition]) -> bool:
+        """Before a platform write: wait while out of contact with the group (a heartbeat comes
+        back, or the revocation), so a worker being replaced starts no new write."""
+        while True:
+            window = self._window(owned)
+            if window is None or window > 0:
+                return window is not None
+            await asyncio.sleep(0.1)
 
     async def _publish(self, results: list[CommandResult], owned: set[TopicPartition]) -> bool:
         """Return True once the broker acknowledged every one of ``results``, False when the

@@ -4,6 +4,7 @@ offsets committed after results, and no second result after a restart."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
 
@@ -350,3 +351,56 @@ def test_a_redelivered_poison_record_already_answered_is_not_answered_again() ->
     asyncio.run(consumer._dispatch(tp, poison(3)))  # the same record again
     assert sent == [topics.COMMANDS_DLQ, topics.COMMAND_RESULTS]
     assert consumer.stats.skipped_done == 1
+
+
+def test_a_worker_that_lost_its_partition_starts_no_write() -> None:
+    """Commands queued for a partition this worker no longer holds are neither applied nor
+    answered: they stay uncommitted for the next owner."""
+    from types import SimpleNamespace
+
+    from pipeline.applier import Pending
+    from pipeline.clock import ManualClock
+    from pipeline.command_consumer import CommandConsumer
+
+    applied: list[object] = []
+
+    class Applier:
+        client = SimpleNamespace(capabilities=SimpleNamespace(max_batch={}))
+
+        async def apply(self, items: list[object]) -> list[object]:
+            applied.extend(items)
+            return []
+
+    tp = TopicPartition(topics.COMMANDS, 0)
+    consumer = CommandConsumer(
+        consumer_factory=lambda: None,  # type: ignore[arg-type,return-value]
+        results_reader=lambda _: set(),
+        sender=None,  # type: ignore[arg-type]
+        applier_for=lambda _platform, _account: None,
+        clock=ManualClock(dt.datetime(2026, 5, 1, tzinfo=dt.UTC)),
+    )
+    pending = Pending(
+        command=SetStatus(
+            command_id="lost-1",
+            platform="softtr",
+            account="main",
+            order_id="1",
+            issued_at=dt.datetime(2026, 5, 1, tzinfo=dt.UTC),
+            status=OrderStatus.PREPARING,
+        ),
+        received_at=dt.datetime(2026, 5, 1, tzinfo=dt.UTC),
+    )
+
+    async def scenario() -> None:
+        queue: asyncio.Queue[tuple[TopicPartition, int, Pending]] = asyncio.Queue()
+        queue.put_nowait((tp, 7, pending))  # tp is not (any more) among the assigned
+        worker = asyncio.create_task(consumer._work("softtr:main", Applier(), queue))  # type: ignore[arg-type]
+        while not queue.empty():
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+
+    asyncio.run(scenario())
+    assert applied == []
