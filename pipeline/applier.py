@@ -33,6 +33,7 @@ from pipeline.adapter import ApplyResult, PlatformClient
 from pipeline.clock import Clock
 from pipeline.errors import PipelineError
 from pipeline.masking import mask_text
+from pipeline.ratelimit import command_work
 from schemas import AnyCommand, CommandResult, Outcome
 
 log = logging.getLogger(__name__)
@@ -200,7 +201,8 @@ class AccountApplier:
             p.attempts += 1
         self.http_batches += 1
         try:
-            answers = await self.client.apply([p.command for p in batch])
+            with command_work():  # its reads are the command's requests, not polls
+                answers = await self.client.apply([p.command for p in batch])
         except PipelineError as exc:  # adapters answer per command; this is the safety net
             error = mask_text(str(exc))
             answers = [

@@ -34,6 +34,7 @@ from pipeline.ratelimit import (
     RateLimit,
     RateLimiterRegistry,
     Window,
+    command_work,
 )
 from pipeline.sandbox import SandboxSettings, serve
 from pipeline.topics import ensure_topics
@@ -242,6 +243,43 @@ async def test_an_apply_only_process_counts_a_commands_reads_as_commands_unpaced
     assert len(log) == 54  # the commands' share, at once
     assert budget.pace is None
     for task in tasks:
+        task.cancel()
+    await settle()
+
+
+async def test_a_commands_reads_are_command_requests_wherever_it_runs(clock: FakeLoopTime) -> None:
+    """Inside command_work (the applier wraps every attempt) a poll-lane request is a command's:
+    pooled, it goes ahead of polls that filled their share; split (pipeline run), it counts in
+    the commands' share, not in the polls' that another process may own."""
+    pooled = RateLimiterRegistry(
+        {"p": RateLimit.from_config(per_minute=10)},
+        margin=0.0,
+        commands_share=0.2,
+        pace_slices=None,
+    ).get("p", "main")
+    log: Grants = []
+    polls = [spawn(pooled, Lane.POLL, log) for _ in range(8)]
+    await settle()
+    with command_work():
+        read = spawn(pooled, Lane.POLL, log)  # the task copies the context as it is now
+    await settle()
+    assert read.done() and not read.cancelled()
+    assert (pooled.usage().poll.acquired, pooled.usage().command.acquired) == (8, 1)
+
+    split = RateLimiterRegistry(
+        {"p": RateLimit.from_config(per_minute=10)},
+        margin=0.0,
+        commands_share=0.2,
+        split=True,
+        pace_slices=None,
+    ).get("p", "main")
+    with command_work():
+        reads = [spawn(split, Lane.POLL, log) for _ in range(3)]
+    await settle()
+    usage = split.usage()
+    assert (usage.command.acquired, usage.poll.acquired) == (2, 0)  # the share is 2
+    assert usage.windows[0].poll_remaining == 8
+    for task in polls + reads:
         task.cancel()
     await settle()
 

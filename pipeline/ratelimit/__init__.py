@@ -30,6 +30,10 @@ process owns both roles of the account:
   lane has logs of its own, commands at most their share and polls at most the rest of every
   window, so the two owners together never exceed the window, wherever they run.
 
+Every request a command makes is a command's: the applier wraps each attempt in
+:func:`command_work`, inside which a poll-lane request (an adapter reading the order through the
+same list call polls use) is served and counted as a command, never paced.
+
 A window marked ``shared`` counts the requests of every account of the platform together (ecarsi
 limits per IP, not per token); the :class:`RateLimiterRegistry` hands all budgets of a platform
 the same log for it. The guarantee holds across those accounts; lane priority and penalties stay
@@ -50,6 +54,7 @@ from pipeline.ratelimit.budget import (
     RateBudget,
     WindowLog,
     WindowUsage,
+    command_work,
 )
 from pipeline.ratelimit.limits import (
     DAY,
@@ -86,4 +91,5 @@ __all__ = [
     "Window",
     "WindowLog",
     "WindowUsage",
+    "command_work",
 ]

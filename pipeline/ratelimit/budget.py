@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import contextvars
 import math
 import secrets
-from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -15,6 +17,23 @@ import msgspec
 from aiolimiter import AsyncLimiter
 
 from pipeline.ratelimit.limits import Lane, RateLimit, Window
+
+#: Set while a command is being applied: every request it makes is a command's, whatever lane
+#: the adapter names (a shipment reads the order through the same list call polls use).
+_COMMAND_WORK: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "pipeline_command_work", default=False
+)
+
+
+@contextlib.contextmanager
+def command_work() -> Iterator[None]:
+    """Within this block (and the tasks it starts), budgets count poll-lane requests as
+    commands: served with the commands' priority, in their share, never paced."""
+    token = _COMMAND_WORK.set(True)
+    try:
+        yield
+    finally:
+        _COMMAND_WORK.reset(token)
 
 
 class WindowUsage(msgspec.Struct, frozen=True, kw_only=True):
@@ -176,8 +195,9 @@ class RateBudget:
         self._longest = max(w.period for w in limit.windows) + margin
 
     def acquire(self, lane: Lane = Lane.POLL) -> _Acquisition:
-        """Wait for a slot in every window, commands before polls."""
-        return _Acquisition(self, lane)
+        """Wait for a slot in every window, commands before polls (inside :func:`command_work`
+        every request is a command's)."""
+        return _Acquisition(self, Lane.COMMAND if _COMMAND_WORK.get() else lane)
 
     def penalize(self, seconds: float) -> None:
         """The platform said "retry after ``seconds``": hold both lanes until then."""
