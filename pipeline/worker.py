@@ -43,7 +43,14 @@ from pipeline.fleet import PollFleet
 from pipeline.http import HttpClient, HttpSettings
 from pipeline.partitioning import murmur2
 from pipeline.poller import AccountPoller, PollSettings
-from pipeline.ratelimit import Lane, RateBudget, RateLimit, RateLimiterRegistry
+from pipeline.ratelimit import (
+    Lane,
+    RateBudget,
+    RateLimit,
+    RateLimiterRegistry,
+    command_work,
+    poll_work,
+)
 from pipeline.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -263,10 +270,12 @@ class Worker:
                 async with asyncio.TaskGroup() as group:
                     if "poll" in self.roles:
                         self.fleet = self._poll_fleet(http, pub, store)
-                        group.create_task(self.fleet.run(stop))
+                        with poll_work():  # every request of this task tree is a poll's
+                            group.create_task(self.fleet.run(stop))
                     if "apply" in self.roles:
                         self.commands = self._command_consumer(http, pub)
-                        group.create_task(self.commands.run(stop))
+                        with command_work():  # ... and of this one a command's
+                            group.create_task(self.commands.run(stop))
                     log.info(
                         "worker: %d accounts, roles %s",
                         len(self.accounts),

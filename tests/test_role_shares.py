@@ -35,6 +35,7 @@ from pipeline.ratelimit import (
     RateLimiterRegistry,
     Window,
     command_work,
+    poll_work,
 )
 from pipeline.sandbox import SandboxSettings, serve
 from pipeline.topics import ensure_topics
@@ -282,6 +283,25 @@ async def test_a_commands_reads_are_command_requests_wherever_it_runs(clock: Fak
     for task in polls + reads:
         task.cancel()
     await settle()
+
+
+async def test_a_pollers_token_request_is_a_poll_in_poll_work(clock: FakeLoopTime) -> None:
+    """pipeline run: a token request asks the command lane, but inside poll_work it spends the
+    polls' share, not the commands' that another process may own."""
+    split = RateLimiterRegistry(
+        {"p": RateLimit.from_config(per_minute=10)},
+        margin=0.0,
+        commands_share=0.2,
+        split=True,
+        pace_slices=None,
+    ).get("p", "main")
+    log: Grants = []
+    with poll_work():
+        token = spawn(split, Lane.COMMAND, log)
+    await settle()
+    usage = split.usage()
+    assert token.done() and (usage.poll.acquired, usage.command.acquired) == (1, 0)
+    assert usage.windows[0].command_remaining == 2
 
 
 # -- one process: pooled lanes ---------------------------------------------------------------

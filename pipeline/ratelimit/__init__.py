@@ -30,9 +30,10 @@ process owns both roles of the account:
   lane has logs of its own, commands at most their share and polls at most the rest of every
   window, so the two owners together never exceed the window, wherever they run.
 
-Every request a command makes is a command's: the applier wraps each attempt in
-:func:`command_work`, inside which a poll-lane request (an adapter reading the order through the
-same list call polls use) is served and counted as a command, never paced.
+Every request is its role's: a worker runs its apply role inside :func:`command_work` and its
+poll role inside :func:`poll_work` (the applier also wraps each attempt), so a command's read
+through the polls' list call counts as a command (unpaced) and a poller's token request as a
+poll, whatever lane the adapter names.
 
 A window marked ``shared`` counts the requests of every account of the platform together (ecarsi
 limits per IP, not per token); the :class:`RateLimiterRegistry` hands all budgets of a platform
@@ -55,6 +56,7 @@ from pipeline.ratelimit.budget import (
     WindowLog,
     WindowUsage,
     command_work,
+    poll_work,
 )
 from pipeline.ratelimit.limits import (
     DAY,
@@ -92,4 +94,5 @@ __all__ = [
     "WindowLog",
     "WindowUsage",
     "command_work",
+    "poll_work",
 ]

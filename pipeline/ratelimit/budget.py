@@ -18,22 +18,31 @@ from aiolimiter import AsyncLimiter
 
 from pipeline.ratelimit.limits import Lane, RateLimit, Window
 
-#: Set while a command is being applied: every request it makes is a command's, whatever lane
-#: the adapter names (a shipment reads the order through the same list call polls use).
-_COMMAND_WORK: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "pipeline_command_work", default=False
-)
+#: The role whose work runs in this context: every request it makes is that role's, whatever
+#: lane the adapter names (a shipment reads the order through the same list call polls use; a
+#: poller's token request asks the command lane to go first).
+_WORK: contextvars.ContextVar[Lane | None] = contextvars.ContextVar("pipeline_work", default=None)
 
 
 @contextlib.contextmanager
-def command_work() -> Iterator[None]:
-    """Within this block (and the tasks it starts), budgets count poll-lane requests as
-    commands: served with the commands' priority, in their share, never paced."""
-    token = _COMMAND_WORK.set(True)
+def _work(lane: Lane) -> Iterator[None]:
+    token = _WORK.set(lane)
     try:
         yield
     finally:
-        _COMMAND_WORK.reset(token)
+        _WORK.reset(token)
+
+
+def command_work() -> contextlib.AbstractContextManager[None]:
+    """Within this block (and the tasks it starts), every request is a command's: served with
+    the commands' priority, in their share, never paced."""
+    return _work(Lane.COMMAND)
+
+
+def poll_work() -> contextlib.AbstractContextManager[None]:
+    """Within this block (and the tasks it starts), every request is a poll's: in the polls'
+    share, paced."""
+    return _work(Lane.POLL)
 
 
 class WindowUsage(msgspec.Struct, frozen=True, kw_only=True):
@@ -196,8 +205,8 @@ class RateBudget:
 
     def acquire(self, lane: Lane = Lane.POLL) -> _Acquisition:
         """Wait for a slot in every window, commands before polls (inside :func:`command_work`
-        every request is a command's)."""
-        return _Acquisition(self, Lane.COMMAND if _COMMAND_WORK.get() else lane)
+        or :func:`poll_work`, that role's lane whatever ``lane`` says)."""
+        return _Acquisition(self, _WORK.get() or lane)
 
     def penalize(self, seconds: float) -> None:
         """The platform said "retry after ``seconds``": hold both lanes until then."""
