@@ -306,7 +306,10 @@ class CommandConsumer(Rebalancing):
     def _window(self, owned: set[TopicPartition]) -> float | None:
         if not owned <= self.assigned_partitions | self._draining:
             return None
-        return self.membership.window()
+        window = self.membership.window()
+        if window is not None and window <= 0 and not owned <= self.assigned_partitions:
+            return None  # draining: no heartbeat is answered NoError during a rebalance
+        return window
 
     async def _send_results(
         self, results: list[CommandResult], window: float

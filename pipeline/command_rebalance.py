@@ -87,18 +87,15 @@ class Rebalancing:
             log.warning("commit failed (%s); records will be redone by their next owner", exc)
 
     async def assigned(self, partitions: set[TopicPartition]) -> None:
+        # Nothing here awaits: the main loop must not fetch and dispatch a record of these
+        # partitions before they count as ours and the fresh ones are paused.
         continuous = self.membership.assigned()
         # Partitions another member may have held since we last did: paused until its window
-        # to publish is over, then their results are read (module docstring).
+        # to publish is over, then their results are read (module docstring). Those we kept
+        # need no read: every result of theirs since is ours, already in ``_done_ids``.
         fresh = partitions - (self._kept if continuous else set())
         self._kept = set()
-        kept = partitions - fresh
-        if kept:
-            self._done_ids |= await self._results_reader({tp.partition for tp in kept})
         new = {tp.partition for tp in partitions - self._held}
-        if self._takeover is not None and new and self._consumer is not None:
-            count = len(self._consumer.partitions_for_topic(topics.COMMANDS) or ())
-            self._takeover(new, count)
         self.assigned_partitions |= partitions
         self._held = set(self.assigned_partitions)
         if fresh and self._consumer is not None:
@@ -108,6 +105,9 @@ class Rebalancing:
             if not self.membership.tracking:
                 wait = 0.0
             self._settle_at = time.monotonic() + wait
+        if self._takeover is not None and new and self._consumer is not None:
+            count = len(self._consumer.partitions_for_topic(topics.COMMANDS) or ())
+            self._takeover(new, count)
 
     async def _settle(self) -> None:
         """The previous owners' windows are over: read their results, then fetch."""

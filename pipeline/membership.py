@@ -5,8 +5,9 @@ has none (README "Brokers"), so the command consumer fences itself with the grou
 
 * the broker expires a member ``session_timeout`` after the last heartbeat it *received*, and
   only then (or after the member rejoined) may its partitions go to another member;
-* so a member whose heartbeat *sent* at ``c`` was answered (``NoError``, or
-  ``RebalanceInProgress``: still a member) is the owner at least until ``c + session``, and
+* so a member whose heartbeat *sent* at ``c`` was answered ``NoError`` is the owner at least
+  until ``c + session`` (``RebalanceInProgress`` does not count: Tansu answers it to a member
+  it has already left out of the new generation), and
   anything it writes and has acknowledged before ``c + session − margin`` is in the log before
   a new owner can be assigned — and before that owner reads the results index;
 * a member whose generation was reset (``UnknownMemberId``, ``IllegalGeneration``) is no longer
@@ -60,10 +61,16 @@ class Membership:
         coordinator._do_heartbeat = self._observed(heartbeat)
 
     def _observed(self, heartbeat: Callable[[], Awaitable[bool]]) -> Callable[[], Awaitable[bool]]:
+        coordinator = self._coordinator
+
         async def do_heartbeat() -> bool:
             sent = self._now()
             ok = await heartbeat()
-            if ok:
+            # aiokafka answers True for ``RebalanceInProgress`` too (and then asks to rejoin).
+            # Tansu gives that answer even to a member it left out of the generation it just
+            # completed (tests/test_apply_takeover.py), so only ``NoError`` counts as contact.
+            rejoin = getattr(coordinator, "_rejoin_needed_fut", None)
+            if ok and not (rejoin is not None and rejoin.done()):
                 self.contact = max(self.contact, sent)
             return ok
 

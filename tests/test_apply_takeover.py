@@ -126,7 +126,10 @@ async def _scenario(t: Takeover, command_id: str, *, cut: float) -> list[Command
             busy = any(w.commands is not None and w.commands._active for w in workers)
             return bool(await t.results(command_id)) and not busy
 
-        await _until(settled, 60, "no result")
+        try:
+            await _until(settled, 60, "no result")
+        except TimeoutError:
+            raise AssertionError(f"no result: {[_state(w) for w in workers]}") from None
         await asyncio.sleep(3)  # room for a late second result
         return await t.results(command_id)
     finally:
@@ -134,6 +137,21 @@ async def _scenario(t: Takeover, command_id: str, *, cut: float) -> list[Command
             stop.set()
         for task in tasks:
             await asyncio.wait_for(task, 60)
+
+
+def _state(worker: Worker) -> dict[str, object]:
+    c = worker.commands
+    if c is None:
+        return {}
+    return {
+        "assigned": sorted(tp.partition for tp in c.assigned_partitions),
+        "paused": sorted(tp.partition for tp in (c._consumer.paused() if c._consumer else ())),
+        "settling": sorted(tp.partition for tp in c._settling),
+        "active": sorted(c._active),
+        "queued": {k: q.qsize() for k, q in c._queues.items()},
+        "window": c.membership.window(),
+        "stats": c.stats,
+    }
 
 
 def _holds(worker: Worker) -> bool:
