@@ -17,20 +17,23 @@
   a result and committing its offset does not produce a second one).
 * **No result from a zombie** (:mod:`pipeline.membership`; Tansu has no transactions to fence
   an old owner): a worker publishes a result only while its group membership is known to be
-  current — within ``session_timeout − margin`` of the sending of its last answered heartbeat,
-  each send bounded by what is left of that window (a send that runs out is dropped from the
-  producer, not left to go out late). Out of contact longer, it holds the result until a
-  heartbeat is answered again (still the owner: it publishes) or its partitions are revoked; a
-  revocation after its generation was reset (the broker expired it) makes them *lost*: in-flight
-  work is abandoned unpublished and redone by the next owner (read-before-write makes a write
-  that did land ``already_applied``). A cooperative revocation drains as below.
+  current — within ``session_timeout − margin`` of the sending of its last heartbeat answered
+  ``NoError``, each send bounded by what is left of that window (a send that runs out is
+  dropped from the producer, not left to go out late). Out of contact longer, it starts no new
+  platform write and holds the result until a heartbeat is answered again (still the owner: it
+  publishes) or its partitions are revoked. During a revocation no heartbeat is answered
+  ``NoError``, so what a drain has not published by the window's end is given up; a revocation
+  after its generation was reset (the broker expired it) makes the partitions *lost* at once.
+  Work given up is left uncommitted and redone by the next owner (read-before-write makes a
+  write that did land ``already_applied``).
 * **A new owner waits out the old one**: partitions this worker did not hold in the directly
   preceding generation (or lost) are paused after assignment for ``session_timeout − margin``,
   then their results partitions are read and fetching resumes. Any result the previous owner
   could still publish was acknowledged before its window closed: ``session − margin`` after the
-  sending of its last answered heartbeat, which came before this assignment (Tansu may complete
-  a rebalance without a member that is still draining and heartbeating: seen in the chaos
-  run). What is left: a produce request the broker received in time but appended after the
+  sending of its last ``NoError`` heartbeat, which came before this assignment (Tansu may
+  complete a rebalance without a member that is still draining, and go on answering that
+  member's heartbeats ``RebalanceInProgress``: seen in the chaos run and the tests). What is
+  left: a produce request the broker received in time but appended after the
   deadline (a broker stalled past the send's bound), and clocks whose rates differ by more
   than the margin (a quarter of the session, at most 2 s). Every worker of a group must use
   the same ``session_timeout_ms`` (they read one configuration).
