@@ -132,6 +132,7 @@ class CommandConsumer(Rebalancing):
         self._group: asyncio.TaskGroup | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self.membership = Membership()
+        self._stop: asyncio.Event | None = None  # run()'s: set when the worker is stopping
         self._draining: set[TopicPartition] = set()  # revoked cooperatively, being drained
         self._kept: set[TopicPartition] = set()  # revoked cooperatively: no one else had them
         self._settling: set[TopicPartition] = set()  # new here: paused until the old owner's end
@@ -142,6 +143,7 @@ class CommandConsumer(Rebalancing):
     # -- the loop -----------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._stop = stop
         consumer = self._consumer = self._consumer_factory()
         await consumer.start()
         self.membership.attach(consumer)
@@ -310,8 +312,11 @@ class CommandConsumer(Rebalancing):
         if not owned <= self.assigned_partitions | self._draining:
             return None
         window = self.membership.window()
-        if window is not None and window <= 0 and not owned <= self.assigned_partitions:
-            return None  # draining: no heartbeat is answered NoError during a rebalance
+        if window is not None and window <= 0:
+            if not owned <= self.assigned_partitions:
+                return None  # draining: no heartbeat is answered NoError during a rebalance
+            if self._stop is not None and self._stop.is_set():
+                return None  # stopping: waiting for contact would hold up the shutdown
         return window
 
     async def _send_results(
