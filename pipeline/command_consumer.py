@@ -168,15 +168,16 @@ class CommandConsumer(Rebalancing):
                 for task in self._workers.values():
                     task.cancel()
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._shutdown_timeout):  # broker may be away
+                    async with asyncio.timeout(2.0):  # waits out a rebalance, or a broker away
                         await self._commit()
                 committer.cancel()
         finally:
             self._group = None
             with contextlib.suppress(Exception):
                 # Bounded: it waits for aiokafka's coordination task (a JoinGroup may be waiting
-                # for the other members) before it leaves the group.
-                async with asyncio.timeout(self._shutdown_timeout):
+                # for the other members) before it leaves the group. In all, 5 + 2 + 3 s: well
+                # within the worker's deadline (pipeline.worker.SHUTDOWN_DEADLINE).
+                async with asyncio.timeout(3.0):
                     await consumer.stop()
 
     async def _dispatch(self, tp: TopicPartition, record: Any) -> None:

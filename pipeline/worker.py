@@ -58,8 +58,8 @@ log = logging.getLogger(__name__)
 POLLER_GROUP = "marketplace-pipeline.pollers"
 APPLIER_GROUP = "marketplace-pipeline.appliers"
 #: A stop signal (SIGTERM/SIGINT) is honoured gracefully within this many seconds: in-flight
-#: commands get 5 s of it, poll cycles 5 s, then the groups are left (5 s each) and the
-#: producer flushed; what still runs then is cancelled.
+#: commands get 5 s of it (then 2 s to commit, 3 s to leave), poll cycles 5 s (then 5 s to
+#: leave), then the producer is flushed; what still runs then is cancelled.
 SHUTDOWN_DEADLINE: Final = 15.0
 #: After that cancellation, how long the worker waits before it gives up on its tasks.
 FORCE_GRACE: Final = 3.0
