@@ -257,15 +257,6 @@ class CommandConsumer(Rebalancing):
                 self._progress.set()
             self._changed.set()
 
-    async def _still_owner(self, owned: set[TopicPartition]) -> bool:
-        """Before a platform write: wait while out of contact with the group (a heartbeat comes
-        back, or the revocation), so a worker being replaced starts no new write."""
-        while True:
-            window = self._window(owned)
-            if window is None or window > 0:
-                return window is not None
-            await asyncio.sleep(0.1)
-
     async def _publish(self, results: list[CommandResult], owned: set[TopicPartition]) -> bool:
         """Return True once the broker acknowledged every one of ``results``, False when the
         partitions ``owned`` were lost first (nothing more is sent; the next owner answers).
@@ -308,17 +299,6 @@ class CommandConsumer(Rebalancing):
             self.stats.results[result.outcome.value] += 1
             self.stats.by_platform[(result.platform, result.outcome.value)] += 1
         return True
-
-    def _window(self, owned: set[TopicPartition]) -> float | None:
-        if not owned <= self.assigned_partitions | self._draining:
-            return None
-        window = self.membership.window()
-        if window is not None and window <= 0:
-            if not owned <= self.assigned_partitions:
-                return None  # draining: no heartbeat is answered NoError during a rebalance
-            if self._stop is not None and self._stop.is_set():
-                return None  # stopping: waiting for contact would hold up the shutdown
-        return window
 
     async def _send_results(
         self, results: list[CommandResult], window: float

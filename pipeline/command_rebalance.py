@@ -50,8 +50,31 @@ class Rebalancing:
     _settling: set[TopicPartition]
     _settle_at: float
     membership: Membership
+    _stop: asyncio.Event | None
     assigned_partitions: set[TopicPartition]
     stats: ConsumerStats
+
+    # -- ownership ----------------------------------------------------------------------------
+
+    def _window(self, owned: set[TopicPartition]) -> float | None:
+        if not owned <= self.assigned_partitions | self._draining:
+            return None
+        window = self.membership.window()
+        if window is not None and window <= 0:
+            if not owned <= self.assigned_partitions:
+                return None  # draining: no heartbeat is answered NoError during a rebalance
+            if self._stop is not None and self._stop.is_set():
+                return None  # stopping: waiting for contact would hold up the shutdown
+        return window
+
+    async def _still_owner(self, owned: set[TopicPartition]) -> bool:
+        """Before a platform write: wait while out of contact with the group (a heartbeat comes
+        back, or the revocation), so a worker being replaced starts no new write."""
+        while True:
+            window = self._window(owned)
+            if window is None or window > 0:
+                return window is not None
+            await asyncio.sleep(0.1)
 
     # -- commits and rebalances ---------------------------------------------------------------
 
