@@ -49,9 +49,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final, TextIO
 
 import msgspec
-from aiokafka import AIOKafkaProducer
 
-from pipeline import checker, platforms
+from pipeline import checker, platforms, testbed
 from pipeline.broker import EmbeddedBroker
 from pipeline.config import Config, RateLimitConfig, RateLimitDefaults
 from pipeline.platforms.c2c.mapping import WRITABLE_STATUS as C2C_STATUS
@@ -67,10 +66,7 @@ from schemas import (
     OrderStatus,
     SetStatus,
     Ship,
-    command_attributes,
     decode_result,
-    encode_command,
-    to_headers,
     topics,
 )
 
@@ -235,21 +231,8 @@ def make_commands(box: Sandbox, count: int, prefix: str) -> list[AnyCommand]:
 
 
 async def produce(bootstrap: str, commands: Sequence[AnyCommand]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
-    await producer.start()
-    try:
-        futures = [
-            await producer.send(
-                topics.COMMANDS,
-                encode_command(c),
-                key=topics.account_key(c.platform, c.account),
-                headers=to_headers(command_attributes(c)),
-            )
-            for c in commands
-        ]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
+    """Every command on ``commands.v1``, acknowledged (the process tests' sender)."""
+    await testbed.send_commands(bootstrap, commands)
 
 
 # --- measuring ----------------------------------------------------------------------------------

@@ -357,14 +357,11 @@ async def _in_process(
             return await _end_to_end(pollers, counting, box, broker_pid, profile)
 
 
-async def _end_to_end(
-    pollers: Sequence[AccountPoller],
-    counting: _CountingPublisher,
-    box: SandboxProcess,
-    broker_pid: int | None,
-    profile: str | None,
-) -> _Measured:
-    box0, broker0 = await box.usage(), _proc_stat(broker_pid)
+async def timed_cycles(
+    pollers: Sequence[AccountPoller], profile: str | None
+) -> tuple[float, float]:
+    """Every poller's cycle, all at once: (``time.monotonic()`` at the start, this process's CPU
+    seconds over them); with ``profile``, cProfile stats of them are written to that file."""
     profiler = cProfile.Profile() if profile else None
     cpu0, t0 = time.process_time(), time.monotonic()
     if profiler is not None:
@@ -375,10 +372,22 @@ async def _end_to_end(
         if profiler is not None:
             profiler.disable()
     cpu_s = time.process_time() - cpu0
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    box1, broker1 = await box.usage(), _proc_stat(broker_pid)
     if profiler is not None and profile:
         profiler.dump_stats(profile)
+    return t0, cpu_s
+
+
+async def _end_to_end(
+    pollers: Sequence[AccountPoller],
+    counting: _CountingPublisher,
+    box: SandboxProcess,
+    broker_pid: int | None,
+    profile: str | None,
+) -> _Measured:
+    box0, broker0 = await box.usage(), _proc_stat(broker_pid)
+    t0, cpu_s = await timed_cycles(pollers, profile)
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    box1, broker1 = await box.usage(), _proc_stat(broker_pid)
     return _Measured(
         by_type=dict(sorted(counting.by_type.items())),
         wall_s=counting.last_ack - t0,

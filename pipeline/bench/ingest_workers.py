@@ -15,12 +15,10 @@ is the total over it.
 from __future__ import annotations
 
 import asyncio
-import cProfile
 import datetime as dt
 import os
 import resource
 import sys
-import time
 from collections.abc import Sequence
 
 import msgspec
@@ -30,11 +28,11 @@ from pipeline.bench.child import ChildProcess, reply
 from pipeline.bench.ingest import (
     WorkerUsage,
     _CountingPublisher,
-    _cycle_all,
     _Measured,
     _proc_stat,
     _Target,
     _worker_gc,
+    timed_cycles,
 )
 from pipeline.bench.ingest_sandbox import SandboxProcess
 from pipeline.bus import KafkaEventPublisher
@@ -112,18 +110,7 @@ async def _serve_worker(plan: WorkerPlan) -> None:
 async def _measure(
     pollers: Sequence[AccountPoller], counting: _CountingPublisher, profile: str | None
 ) -> _Result:
-    profiler = cProfile.Profile() if profile else None
-    cpu0, t0 = time.process_time(), time.monotonic()
-    if profiler is not None:
-        profiler.enable()
-    try:
-        await _cycle_all(pollers)
-    finally:
-        if profiler is not None:
-            profiler.disable()
-    cpu_s = time.process_time() - cpu0
-    if profiler is not None and profile:
-        profiler.dump_stats(profile)
+    t0, cpu_s = await timed_cycles(pollers, profile)
     return _Result(
         by_type=dict(counting.by_type),
         started=t0,
