@@ -56,7 +56,6 @@ import cProfile
 import datetime as dt
 import gc
 import math
-import os
 import resource
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -70,6 +69,7 @@ import schemas
 from pipeline import platforms
 from pipeline.adapter import PlatformClient, PlatformSpec
 from pipeline.bench import baseline
+from pipeline.bench.fleet_measure import proc_sample
 from pipeline.bench.ingest_micro import micro
 from pipeline.bench.ingest_sandbox import START, SandboxPlan, SandboxProcess
 from pipeline.broker import EmbeddedBroker
@@ -305,17 +305,8 @@ async def _warm_up(target: _Target, http: HttpClient, horizon: dt.timedelta) -> 
 
 def _proc_stat(pid: int | None) -> tuple[float, float] | None:
     """CPU seconds and peak RSS (MB) of another process from ``/proc`` (Linux), else None."""
-    if pid is None:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rpartition(")")[2].split()
-        with open(f"/proc/{pid}/status") as f:
-            hwm = next((line.split()[1] for line in f if line.startswith("VmHWM:")), "0")
-        ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks, int(hwm) / 1024
-    except (OSError, IndexError, ValueError):
-        return None
+    sample = proc_sample(pid)
+    return None if sample is None else (sample.cpu_s, sample.hwm_mb)
 
 
 @dataclass(frozen=True, slots=True)
