@@ -27,6 +27,8 @@ from pipeline.ratelimit import DEFAULT_COMMANDS_SHARE
 
 #: Of every rate window, the fraction kept for commands (pipeline.ratelimit, "role shares").
 CommandsShare = Annotated[float, msgspec.Meta(gt=0, lt=1)]
+#: Processes of one role sending from this host's egress IP (pipeline.ratelimit, per-IP windows).
+ProcessesPerIp = Annotated[int, msgspec.Meta(ge=1)]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -81,6 +83,12 @@ class RateLimitDefaults(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     """``[rate_limit]``: what every account's rate budget takes unless it says otherwise."""
 
     commands_share: CommandsShare = DEFAULT_COMMANDS_SHARE
+    #: How many worker processes of the same role (pollers; appliers; a ``pipeline run`` counts
+    #: in both) send to the platforms from this host's egress IP: every per-IP (``shared``)
+    #: window is divided between them. Whether the value leaves every such window at least 2
+    #: requests depends on the platforms' limits: the rate-limit registry checks it (a worker at
+    #: start, ``pipeline config check`` too).
+    processes_per_ip: ProcessesPerIp = 1
 
 
 class AccountConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -9,7 +9,9 @@ walked against the schema (the :class:`~pipeline.config.Config` Structs, read th
   ``Literal`` or a numeric range;
 * unknown platforms, missing and unknown credential keys, duplicate accounts, non-http URLs,
   invalid durations, rate limits below 2 (polls and commands each keep a share of every window),
-  a ``commands_share`` outside (0, 1), TLS/SASL settings the protocol would ignore;
+  a ``commands_share`` outside (0, 1), a ``processes_per_ip`` below 1 or leaving a per-IP window
+  of an account's platform (its documented limit or the account's own) below 2 requests a
+  process, TLS/SASL settings the protocol would ignore;
 * secrets written as plain strings — refused, the value is never echoed: secrets by reference
   only (``{ env = "NAME" }`` or ``{ file = "/path" }``);
 * secret references that do not resolve here (unset variable, unreadable or empty file): warnings,
@@ -41,6 +43,7 @@ from msgspec import inspect as mi
 from pipeline.config import AccountConfig, Config, SecretRef, parse_config
 from pipeline.config import parse_duration as _parse_duration
 from pipeline.errors import ConfigError
+from pipeline.ratelimit import DEFAULT_LIMITS, RateLimit, RateLimiterRegistry
 
 Severity = Literal["error", "warning"]
 
@@ -390,6 +393,31 @@ class _Walker:
                     self.error(f"kafka.{key}", f"is set but security_protocol is {protocol}")
 
 
+def _ip_share_problems(config: Config, limits: Mapping[str, RateLimit]) -> list[Problem]:
+    """``rate_limit.processes_per_ip`` against every enabled account's per-IP windows, as the
+    workers' registry will divide them (it raises what a worker would stop on at start)."""
+    registry = RateLimiterRegistry(limits, processes_per_ip=config.rate_limit.processes_per_ip)
+    refused: dict[tuple[str, str], list[str]] = {}  # (path, message) → the accounts saying it
+    for acc in config.accounts:
+        if not acc.enabled or acc.platform not in limits:
+            continue
+        own = acc.rate_limit
+        override = (
+            None
+            if own is None
+            else RateLimit.from_config(own.per_second, own.per_minute, own.per_hour, own.per_day)
+        )
+        try:
+            registry.limit_for(acc.platform, override)
+        except ConfigError as exc:
+            message = str(exc).removeprefix(f"{exc.path}: ")
+            refused.setdefault((exc.path, message), []).append(acc.key)
+    return [
+        Problem(path, f"{message} (accounts {', '.join(keys)})")
+        for (path, message), keys in refused.items()
+    ]
+
+
 # --- entry points -------------------------------------------------------------------------------
 
 
@@ -400,8 +428,12 @@ def check_text(
     environ: Mapping[str, str] | None = None,
     strict: bool = False,
     source: str = "config",
+    limits: Mapping[str, RateLimit] = DEFAULT_LIMITS,
 ) -> list[Problem]:
-    """Every problem of a TOML configuration, in document order (then the environment's)."""
+    """Every problem of a TOML configuration, in document order (then the environment's).
+
+    ``limits`` are the platforms' default rate limits (the workers take them from the platform
+    registry), against which ``rate_limit.processes_per_ip`` is checked."""
     environ = os.environ if environ is None else environ
     try:
         data = tomllib.loads(text)
@@ -418,6 +450,8 @@ def check_text(
             config = parse_config(text, platforms=platforms, source=source)
         except ConfigError as exc:  # a rule the walk does not know yet: still report it
             problems.append(Problem(exc.path, str(exc).removeprefix(f"{exc.path}: ")))
+        else:
+            problems += _ip_share_problems(config, limits)
     return problems + _env_problems(config, environ, walker.referenced)
 
 
@@ -427,13 +461,16 @@ def check_file(
     platforms: Mapping[str, frozenset[str]],
     environ: Mapping[str, str] | None = None,
     strict: bool = False,
+    limits: Mapping[str, RateLimit] = DEFAULT_LIMITS,
 ) -> list[Problem]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         return [Problem("", f"cannot read {path}: {reason}")]
-    return check_text(text, platforms=platforms, environ=environ, strict=strict, source=str(path))
+    return check_text(
+        text, platforms=platforms, environ=environ, strict=strict, source=str(path), limits=limits
+    )
 
 
 def report(path: str, problems: list[Problem], out: TextIO) -> int:
@@ -452,7 +489,10 @@ def report(path: str, problems: list[Problem], out: TextIO) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from pipeline import platforms  # the registry imports every adapter: only when run
 
-    problems = check_file(args.file, platforms=platforms.credential_keys(), strict=args.strict)
+    limits = {pid: spec.default_limit for pid, spec in platforms.registry().items()}
+    problems = check_file(
+        args.file, platforms=platforms.credential_keys(), strict=args.strict, limits=limits
+    )
     return report(args.file, problems, sys.stdout)
 
 

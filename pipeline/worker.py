@@ -179,6 +179,7 @@ class Worker:
         self.limits = RateLimiterRegistry(
             {pid: s.default_limit for pid, s in specs.items()},
             commands_share=config.rate_limit.commands_share,
+            processes_per_ip=config.rate_limit.processes_per_ip,
             split=self.split,
             serves=frozenset(_LANES[role] for role in roles),
         )

@@ -152,3 +152,43 @@ def test_commands_share_defaults_to_a_fifth_and_an_account_may_set_its_own() -> 
     )
     config = parse_config(own, platforms=PLATFORMS)
     assert commands_share(config, config.accounts[0]) == 0.5
+
+
+def test_processes_per_ip_defaults_to_one_and_below_one_is_refused_with_its_path() -> None:
+    assert parse_config(GOOD, platforms=PLATFORMS).rate_limit.processes_per_ip == 1
+    two = GOOD.replace("[kafka]", "[rate_limit]\nprocesses_per_ip = 2\n[kafka]")
+    assert parse_config(two, platforms=PLATFORMS).rate_limit.processes_per_ip == 2
+    for bad, message in (("0", ">= 1"), ("1.5", "Expected `int`"), ('"2"', "Expected `int`")):
+        text = GOOD.replace("[kafka]", f"[rate_limit]\nprocesses_per_ip = {bad}\n[kafka]")
+        with pytest.raises(ConfigError) as info:
+            parse_config(text, platforms=PLATFORMS)
+        assert info.value.path == "rate_limit.processes_per_ip"
+        assert message in str(info.value)
+
+
+def test_a_worker_divides_the_per_ip_window_by_processes_per_ip() -> None:
+    """The key reaches every budget a worker's registry hands out (pipeline.worker)."""
+    from pipeline.config import AccountConfig, Config, RateLimitDefaults, SecretRef
+    from pipeline.worker import Worker, prepare_accounts
+
+    ecarsi = AccountConfig(
+        platform="ecarsi",
+        account="main",
+        base_url="http://127.0.0.1:9",
+        credentials={k: SecretRef(env=f"X_{k.upper()}") for k in ("email", "password")},
+    )
+    environ = {"X_EMAIL": "e-secret-1", "X_PASSWORD": "p-secret-1"}
+
+    def minute(processes: int, roles: set[str]) -> tuple[int, int, int]:
+        config = Config(accounts=[ecarsi], rate_limit=RateLimitDefaults(processes_per_ip=processes))
+        accounts = prepare_accounts(config, environ)
+        worker = Worker(config, accounts, bootstrap="x", roles=frozenset(roles))
+        window = worker.budget("ecarsi", "main").limit.windows[0]
+        return window.limit, window.poll_limit, window.command_share
+
+    assert minute(1, {"poll"}) == (60, 48, 12)
+    assert minute(2, {"poll"}) == (30, 24, 6)
+    assert minute(2, {"apply"}) == (30, 24, 6)
+    with pytest.raises(ConfigError) as info:  # refused at the start, not at the first request
+        minute(31, {"poll", "apply"})
+    assert info.value.path == "rate_limit.processes_per_ip"

@@ -21,6 +21,7 @@ from pipeline.configcheck import (
     report,
 )
 from pipeline.errors import ConfigError
+from pipeline.ratelimit import MINUTE, RateLimit, Window
 
 PLATFORMS = platforms.credential_keys()
 
@@ -277,3 +278,68 @@ def test_a_commands_share_outside_zero_one_and_a_window_of_one_are_reported(
     fixed = text.replace("commands_share = 0.0", "commands_share = 0.3")
     fixed = fixed.replace("per_minute = 1,", "per_minute = 2,").replace("= 1.5", "= 0.5")
     assert _errors(check_text(fixed, platforms=PLATFORMS, environ={"PZ_ID": "x1234"})) == []
+
+
+ECARSI = """
+[[accounts]]
+platform = "ecarsi"
+account = "{name}"
+base_url = "https://ecarsi.example/api"
+credentials.email = {{ env = "EC_EMAIL" }}
+credentials.password = {{ env = "EC_PASSWORD" }}
+"""
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0", "must be at least 1 (got 0)"),
+        ('"2"', "expected an integer, got a string"),
+        (
+            "31",
+            "ecarsi: 60 per 60s per IP divided between 31 processes leaves 1; must leave at"
+            " least 2: polls and commands each keep a share of every window"
+            " (accounts ecarsi:main, ecarsi:outlet)",
+        ),
+    ],
+)
+def test_a_processes_per_ip_below_1_or_leaving_a_per_ip_window_below_2_is_reported(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    text = (
+        f"[rate_limit]\nprocesses_per_ip = {value}\n"
+        + _good(tmp_path)
+        + ECARSI.format(name="main")
+        + ECARSI.format(name="outlet")
+    )
+    environ = {"PZ_ID": "x1234", "EC_EMAIL": "e", "EC_PASSWORD": "p"}
+    problems = check_text(text, platforms=PLATFORMS, environ=environ, strict=True)
+    assert [(p.path, p.message) for p in _errors(problems)] == [
+        ("rate_limit.processes_per_ip", message)
+    ]
+    fixed = text.replace(f"processes_per_ip = {value}", "processes_per_ip = 30")
+    assert _errors(check_text(fixed, platforms=PLATFORMS, environ=environ)) == []
+
+
+def test_processes_per_ip_is_checked_against_the_accounts_own_limits_and_the_given_table(
+    tmp_path: Path,
+) -> None:
+    environ = {"PZ_ID": "x1234", "EC_EMAIL": "e", "EC_PASSWORD": "p"}
+    text = "[rate_limit]\nprocesses_per_ip = 4\n" + _good(tmp_path) + ECARSI.format(name="main")
+    assert _errors(check_text(text, platforms=PLATFORMS, environ=environ)) == []
+    # An account's own per-minute for e-Çarşı is the address's limit: 6 / 4 leaves 1.
+    own = text + "rate_limit = { per_minute = 6 }\n"
+    errors = _errors(check_text(own, platforms=PLATFORMS, environ=environ))
+    assert [(p.path, "leaves 1" in p.message) for p in errors] == [
+        ("rate_limit.processes_per_ip", True)
+    ]
+    # The workers' table (the platform registry's) is what `pipeline config check` passes.
+    table = {"ecarsi": RateLimit((Window(limit=7, period=MINUTE, shared=True),))}
+    errors = _errors(check_text(text, platforms=PLATFORMS, environ=environ, limits=table))
+    assert [p.path for p in errors] == ["rate_limit.processes_per_ip"]
+    disabled = text.replace(
+        'account = "main"\nbase_url = "https://ecarsi',
+        'account = "main"\nenabled = false\nbase_url = "https://ecarsi',
+    )
+    assert "enabled = false" in disabled
+    assert _errors(check_text(disabled, platforms=PLATFORMS, environ=environ, limits=table)) == []

@@ -550,3 +550,106 @@ def test_registry_budgets_are_paced_by_default() -> None:
     budget = RateLimiterRegistry(DEFAULT_LIMITS).get("webservis", "paced")
     assert budget._pacer is not None
     assert budget._pacer.max_rate == 2  # 25/min in slices of 10 → bursts of 2
+
+
+# --- processes behind one IP (rate_limit.processes_per_ip) --------------------------------------
+
+
+def test_processes_per_ip_divides_the_per_ip_window_and_keeps_the_day() -> None:
+    registry = RateLimiterRegistry(DEFAULT_LIMITS, processes_per_ip=2)
+    ecarsi = {w.period: w for w in registry.get("ecarsi", "main").limit.windows}
+    assert (ecarsi[MINUTE].limit, ecarsi[MINUTE].shared) == (30, True)
+    assert ecarsi[DAY] == DEFAULT_LIMITS["ecarsi"].windows[1]  # per token: 1000, not divided
+    # A window per account is the account's whichever process sends: not divided.
+    assert registry.get("webservis", "main").limit == DEFAULT_LIMITS["webservis"]
+    # An account's own per-minute for e-Çarşı is the address's limit, divided alike.
+    own = registry.get("ecarsi", "outlet", RateLimit.from_config(per_minute=40))
+    assert own.limit.windows[0] == Window(limit=20, period=MINUTE, shared=True)
+    assert RateLimiterRegistry(DEFAULT_LIMITS).limit_for("ecarsi") == DEFAULT_LIMITS["ecarsi"]
+
+
+@pytest.mark.parametrize(
+    ("share", "commands", "polls"), [(0.2, 6, 24), (0.1, 3, 27), (0.5, 15, 15), (0.01, 1, 29)]
+)
+def test_the_commands_share_is_taken_of_the_divided_window(
+    share: float, commands: int, polls: int
+) -> None:
+    registry = RateLimiterRegistry(
+        DEFAULT_LIMITS, commands_share=share, split=True, processes_per_ip=2
+    )
+    minute, day = registry.get("ecarsi", "main").limit.windows
+    assert (minute.limit, minute.command_share, minute.poll_limit) == (30, commands, polls)
+    assert (day.limit, day.command_share) == (1000, max(1, int(1000 * share)))
+    # An account's own share applies to the divided window as well.
+    own = registry.limit_for("ecarsi", share=0.5).windows[0]
+    assert (own.command_share, own.poll_limit) == (15, 15)
+
+
+def test_a_processes_per_ip_that_leaves_a_per_ip_window_below_2_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="at least 1") as info:
+        RateLimiterRegistry(DEFAULT_LIMITS, processes_per_ip=0)
+    assert info.value.path == "rate_limit.processes_per_ip"
+    registry = RateLimiterRegistry(DEFAULT_LIMITS, processes_per_ip=31)
+    with pytest.raises(ConfigError, match=r"ecarsi: 60 per 60s per IP .* leaves 1") as info:
+        registry.get("ecarsi", "main")
+    assert info.value.path == "rate_limit.processes_per_ip"
+    with pytest.raises(ConfigError) as info:  # an account's own limit is divided too
+        RateLimiterRegistry(DEFAULT_LIMITS, processes_per_ip=2).limit_for(
+            "ecarsi", RateLimit.from_config(per_minute=3)
+        )
+    assert info.value.path == "rate_limit.processes_per_ip"
+    assert registry.get("webservis", "main").limit == DEFAULT_LIMITS["webservis"]
+    last = RateLimiterRegistry(DEFAULT_LIMITS, processes_per_ip=30).get("ecarsi", "main")
+    assert last.limit.windows[0].limit == 2
+
+
+@pytest.mark.parametrize(
+    "roles",
+    [
+        pytest.param([frozenset(Lane)] * 2, id="two-run-workers"),
+        pytest.param(
+            [frozenset({Lane.POLL})] * 2 + [frozenset({Lane.COMMAND})] * 2,
+            id="two-pollers-two-appliers",
+        ),
+    ],
+)
+async def test_processes_behind_one_ip_never_exceed_its_window_together(
+    clock: FakeLoopTime, roles: list[frozenset[Lane]]
+) -> None:
+    """Each process (a registry of its own, as in a fleet) drives two e-Çarşı accounts on every
+    lane it serves as fast as its budgets let it, for five minutes: all of them together never
+    send more than the documented 60 in any 60 s, and fill it."""
+    processes = [
+        RateLimiterRegistry(
+            DEFAULT_LIMITS,
+            margin=0.0,  # the tightest the budgets may go: the window exactly
+            pace_slices=None,
+            commands_share=0.2,
+            split=True,
+            serves=serves,
+            processes_per_ip=2,
+        )
+        for serves in roles
+    ]
+    logs: list[list[tuple[float, Lane]]] = [[] for _ in processes]
+    senders = [
+        (registry.get("ecarsi", f"{i}{name}"), lane, logs[i])
+        for i, (registry, serves) in enumerate(zip(processes, roles, strict=True))
+        for name in "ab"
+        for lane in serves
+    ]
+    tasks: list[asyncio.Task[None]] = []
+    for _ in range(int(5 * MINUTE / 0.5)):
+        tasks = [t for t in tasks if not t.done()]
+        if len(tasks) < 20 * len(senders):  # a backlog on every lane of every process
+            tasks += [spawn(b, lane, log) for b, lane, log in senders for _ in range(20)]
+        await advance(clock, 0.5)
+    every = [grant for log in logs for grant in log]
+    assert_within([Window(limit=60, period=MINUTE)], every)
+    for log in logs:
+        assert_within([Window(limit=30, period=MINUTE)], log)
+    assert sum(1 for t, _ in every if t < MINUTE) == 60  # the address's whole minute, no more
+    assert len(every) == 5 * 60
+    for task in tasks:
+        task.cancel()
+    await settle()

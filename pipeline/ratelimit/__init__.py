@@ -39,7 +39,11 @@ A window marked ``shared`` counts the requests of every account of the platform 
 limits per IP, not per token); the :class:`RateLimiterRegistry` hands all budgets of a platform
 the same log for it. The guarantee holds across those accounts; lane priority and penalties stay
 per account, and a slot another account gives back is noticed at the next timer, not at once.
-Workers on other processes behind the same IP are not counted: give such a fleet lower limits.
+Other processes behind the same IP cannot see this log: the registry divides every shared window
+between ``processes_per_ip`` processes (the config key ``rate_limit.processes_per_ip``: how many
+processes of one role send from this address; floor, at least 2 left), and the commands share is
+taken of the divided limit. Split, each process's lanes hold at most that limit together and a
+one-role process only its role's share of it, so N processes of each role stay within the window.
 
 Cancellation: a cancelled waiter leaves the queue; a waiter cancelled after it was granted a slot
 gives the slot back (the request was never sent), and the next waiter is woken.

@@ -108,6 +108,31 @@ class RateLimit(msgspec.Struct, frozen=True):
             raise ValueError(f"a commands share is a fraction in [0, 1), got {share!r}")
         return RateLimit(tuple(msgspec.structs.replace(w, reserve=share) for w in self.windows))
 
+    def with_ip_divisor(self, processes: int) -> RateLimit:
+        """Every ``shared`` (per-IP) window divided, floor, between ``processes`` processes of one
+        role that send from the same address (``rate_limit.processes_per_ip``); the other windows
+        as they are. The commands share is taken of the divided limit afterwards.
+
+        Raises :class:`ValueError` if a shared window would keep fewer than 2 requests (polls and
+        commands each keep a share of every window)."""
+        if processes < 1:
+            raise ValueError(f"processes per IP must be at least 1, got {processes!r}")
+        if processes == 1:
+            return self
+        windows = []
+        for w in self.windows:
+            if w.shared:
+                each = w.limit // processes
+                if each < 2:
+                    raise ValueError(
+                        f"{w.limit} per {w.period:g}s per IP divided between {processes}"
+                        f" processes leaves {each}; must leave at least 2: polls and commands"
+                        " each keep a share of every window"
+                    )
+                w = msgspec.structs.replace(w, limit=each)
+            windows.append(w)
+        return RateLimit(tuple(windows))
+
     def merged(self, override: RateLimit | None) -> RateLimit:
         """``override``'s limits win per period; reserve and sharing stay as the defaults say."""
         if override is None:
@@ -127,7 +152,8 @@ class RateLimit(msgspec.Struct, frozen=True):
 DEFAULT_LIMITS: Mapping[str, RateLimit] = MappingProxyType(
     {
         # "Her IP adresi için dakikada maksimum 60 istek" (per IP: shared by all accounts of this
-        # process), "Token başına günlük maksimum 1000 istek" (per token: per account).
+        # process, and divided between processes by rate_limit.processes_per_ip), "Token başına
+        # günlük maksimum 1000 istek" (per token: per account).
         "ecarsi": RateLimit(
             (
                 Window(limit=60, period=MINUTE, shared=True),

@@ -8,12 +8,17 @@ from pipeline.errors import ConfigError
 from pipeline.ratelimit.budget import RateBudget, WindowLog
 from pipeline.ratelimit.limits import DEFAULT_MARGIN, DEFAULT_PACE_SLICES, Lane, RateLimit
 
+_PROCESSES_PER_IP = "rate_limit.processes_per_ip"  # the config key, for errors
+
 
 class RateLimiterRegistry:
     """Budgets keyed by (platform, account), created from a per-platform defaults table.
 
-    ``split`` and the default ``commands_share`` apply to every budget it creates (module
-    docstring); an account may give its own share to :meth:`get`.
+    ``split``, the default ``commands_share`` and ``processes_per_ip`` apply to every budget it
+    creates (module docstring); an account may give its own share to :meth:`get`.
+    ``processes_per_ip`` (``rate_limit.processes_per_ip``) is how many processes of this one's
+    role send from the same address: every ``shared`` window is divided between them (floor)
+    before the commands share is taken of it.
     """
 
     def __init__(
@@ -26,7 +31,13 @@ class RateLimiterRegistry:
         commands_share: float | None = None,
         split: bool = False,
         serves: frozenset[Lane] = frozenset(Lane),
+        processes_per_ip: int = 1,
     ) -> None:
+        if processes_per_ip < 1:
+            raise ConfigError(
+                f"must be at least 1 (got {processes_per_ip})", path=_PROCESSES_PER_IP
+            )
+        self._processes_per_ip = processes_per_ip
         self._pace_slices = pace_slices
         self._serves = serves
         self._defaults = dict(defaults)
@@ -41,11 +52,15 @@ class RateLimiterRegistry:
         self, platform: str, override: RateLimit | None = None, share: float | None = None
     ) -> RateLimit:
         """The limit a budget of ``platform`` gets: ``override`` merged over the default, every
-        window keeping ``share`` (else the registry's, else the table's reserves) for commands."""
+        shared window divided by ``processes_per_ip``, then every window keeping ``share`` (else
+        the registry's, else the table's reserves) for commands."""
         default = self._defaults.get(platform, self._fallback)
         if default is None:
             raise ConfigError(f"no rate limit known for platform {platform!r}", path="rate_limit")
-        limit = default.merged(override)
+        try:
+            limit = default.merged(override).with_ip_divisor(self._processes_per_ip)
+        except ValueError as exc:
+            raise ConfigError(f"{platform}: {exc}", path=_PROCESSES_PER_IP) from None
         share = self._share if share is None else share
         return limit if share is None else limit.with_share(share)
 
