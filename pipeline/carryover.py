@@ -28,18 +28,20 @@ shortest window is counted now, i.e. the first poll request waits out one shorte
 longer window is charged that many requests. Not a proof for a longer window whose earlier use
 is unknown (E-Çarşı's day); it is the one-off cost of an upgrade.
 
-**The commands lane** is carried by role shares instead (:mod:`pipeline.ratelimit`): in a
-fleet (split budgets) the poll owner's polls stay within ``1 − share`` of every window and its
-records carry the polls only; the commands owner's writes stay within the share. When an
-account's commands move to another applier, :func:`take_over_commands` applies the reader's rule
-of that lane: the new owner counts a full command share of the shortest window as spent *now*,
-in every window, so its first write for the account waits out the shortest window (plus the
-margin). The old owner sends nothing after losing the account (a revoke cancels its unfinished
-work for the lost partitions; a killed one sends nothing), so every shortest window holds the
-requests of at most one owner: within the share. A longer window (E-Çarşı's day) is not carried:
-it can hold one owner's share, plus, for every takeover inside it, the next owner's share less
-what the charge counted (E-Çarşı, one takeover in a day: polls 800 + commands 200 + 188). Clocks
-of the workers are assumed in sync to within the budget's margin (1 s).
+**The commands lane** (split budgets: in a fleet an account's polls and its commands have two
+owners, each within its role's share of every window) carries its own records, written by the
+apply role (:class:`pipeline.command_records.CommandRecords`) under the key
+``platform:account:commands`` with a stricter promise: *no command request leaves before a record
+that counts it is acknowledged* (the budget's ``command_gate``, after the slot is granted). Its
+lease is 0: nothing is unknown after the record. A new commands owner reads the newest record
+once the old owner is fenced (``pipeline.command_consumer``: it pauses a taken-over partition for
+the session timeout, then reads) and seeds it with the reader's rule above -- every window,
+the longest included, counts the old owner's requests at their ages. An account without such a
+record was never written by a commands owner that keeps records: nothing is counted (one
+exception: while a fleet is upgraded from a version without command records, an account's
+first new owner does not see the old version's writes of the last window).
+
+Clocks of the workers are assumed in sync to within the budget's margin (1 s).
 """
 
 from __future__ import annotations
@@ -75,10 +77,12 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
         return sum(n for _, n in self.ages)
 
 
-def record(budget: RateBudget, *, at: dt.datetime, lease: float) -> RequestRecord:
-    """What ``budget`` spent in its longest window, as of ``at``."""
+def record(
+    budget: RateBudget, *, at: dt.datetime, lease: float, lane: Lane = Lane.POLL
+) -> RequestRecord:
+    """What ``budget`` spent for ``lane`` in its longest window, as of ``at``."""
     buckets: dict[int, int] = {}
-    for age in budget.recent():
+    for age in budget.recent(lane):
         whole = int(age) if age < FINE_AGES else int(age // 60) * 60
         buckets[whole] = buckets.get(whole, 0) + 1
     return RequestRecord(
@@ -86,15 +90,22 @@ def record(budget: RateBudget, *, at: dt.datetime, lease: float) -> RequestRecor
         writer=budget.token,
         lease=lease,
         ages=sorted(buckets.items(), reverse=True),
-        pace=budget.pace,
+        pace=budget.pace if lane is Lane.POLL else None,
     )
 
 
-def unknown_after(budget: RateBudget, rec: RequestRecord, gap: float) -> int:
-    """At most how many poll requests the writer of ``rec`` sent in ``gap`` seconds after it."""
+def unknown_after(
+    budget: RateBudget, rec: RequestRecord, gap: float, lane: Lane = Lane.POLL
+) -> int:
+    """At most how many ``lane`` requests the writer of ``rec`` sent in ``gap`` seconds after
+    it (a whole window per started period, of the lane's share when split)."""
     if gap <= 0:
         return 0
-    bound = min(w.limit * math.ceil(gap / w.period) for w in budget.limit.windows)
+    caps = [
+        (w.limit if lane is Lane.POLL else w.lane_limit(lane, split=budget.split), w.period)
+        for w in budget.limit.windows
+    ]
+    bound = min(cap * math.ceil(gap / period) for cap, period in caps)
     if rec.pace is not None:
         burst, rate = rec.pace
         bound = min(bound, burst + math.ceil(rate * gap))
@@ -102,7 +113,7 @@ def unknown_after(budget: RateBudget, rec: RequestRecord, gap: float) -> int:
 
 
 def seed(budget: RateBudget, rec: RequestRecord | None, *, now: dt.datetime) -> int:
-    """Count the requests of the previous owner in ``budget``; returns how many were counted.
+    """Count the requests of the previous poll owner in ``budget``; returns how many were counted.
 
     ``rec`` is None when the account has checkpoints but none carries a record (see the module
     docstring). A record written by ``budget`` itself is skipped: its requests are in it already.
@@ -110,18 +121,20 @@ def seed(budget: RateBudget, rec: RequestRecord | None, *, now: dt.datetime) -> 
     if rec is None:
         shortest = min(budget.limit.windows, key=lambda w: w.period)
         return budget.seed([0.0] * shortest.limit)
+    return _seed(budget, rec, now, Lane.POLL)
+
+
+def seed_commands(budget: RateBudget, rec: RequestRecord | None, *, now: dt.datetime) -> int:
+    """Count the requests of the previous commands owner in ``budget``'s command lane (module
+    docstring); ``rec`` None: no commands owner ever wrote one, nothing to count."""
+    return 0 if rec is None else _seed(budget, rec, now, Lane.COMMAND)
+
+
+def _seed(budget: RateBudget, rec: RequestRecord, now: dt.datetime, lane: Lane) -> int:
     if rec.writer == budget.token:
         return 0
     elapsed = max(0.0, (now - rec.at).total_seconds())
     gap = min(elapsed, rec.lease)
     ages = [elapsed + age for age, n in rec.ages for _ in range(n)]
-    ages += [elapsed - gap] * unknown_after(budget, rec, gap)
-    return budget.seed(ages)
-
-
-def take_over_commands(budget: RateBudget) -> int:
-    """An account's commands were assigned to this worker: count a full command share of the
-    shortest window as spent now, in every window (module docstring). Returns how many."""
-    shortest = min(budget.limit.windows, key=lambda w: w.period)
-    share = shortest.lane_limit(Lane.COMMAND, split=budget.split)
-    return budget.seed([0.0] * share, lane=Lane.COMMAND)
+    ages += [elapsed - gap] * unknown_after(budget, rec, gap, lane)
+    return budget.seed(ages, lane=lane)

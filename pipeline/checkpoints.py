@@ -14,6 +14,10 @@ A checkpoint is written only after every event up to it was acknowledged by the 
   (:class:`~pipeline.carryover.RequestRecord`), so the next owner counts them in its rate
   budget. Absent in checkpoints written before it existed (they still load: ``None``).
 
+The apply role keeps its command-lane request records here too, keyed
+``platform:account:commands`` (:data:`COMMANDS_STREAM`, :mod:`pipeline.command_records`): only
+``requests`` means anything in them, and readers of poll progress skip them.
+
 Besides the end of every pass, a poller saves *progress* while a long pass runs (fingerprints of
 records whose events are acknowledged, never the cursor) and before its lease on the request
 record runs out.
@@ -27,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -86,6 +90,12 @@ class Checkpoint(msgspec.Struct, kw_only=True):
         return len(old)
 
 
+#: The key suffix of the apply role's command-lane request records (pipeline.command_records):
+#: checkpoints too, though their ``cursor`` is only the record's time -- readers of poll
+#: progress skip them.
+COMMANDS_STREAM = "commands"
+
+
 def checkpoint_key(platform: str, account: str, stream: str) -> str:
     return f"{platform}:{account}:{stream}"
 
@@ -112,6 +122,9 @@ class MemoryCheckpointStore:
     async def save(self, checkpoint: Checkpoint) -> None:
         self.saved[checkpoint.key] = encode_checkpoint(checkpoint)
         self.saves += 1
+
+    async def load_keys(self, keys: Iterable[str]) -> dict[str, Checkpoint]:
+        return {k: decode_checkpoint(self.saved[k]) for k in sorted(set(keys)) if k in self.saved}
 
 
 _decoder = msgspec.json.Decoder(Checkpoint)
@@ -263,6 +276,20 @@ class KafkaCheckpointStore:
         """The newest checkpoint of every key starting with ``prefix``, reading each partition
         once. The cache takes them all: call it for keys this process now owns."""
         found = await self._scan(await self._partition_ids(), lambda k: k.startswith(prefix))
+        self._cache.update(found)
+        return {
+            key: self._decode(key, raw) for key, raw in sorted(found.items()) if raw is not None
+        }
+
+    async def load_keys(self, keys: Iterable[str]) -> dict[str, Checkpoint]:
+        """The newest checkpoint of each of ``keys`` that has one, reading only the partitions
+        that hold them (once each)."""
+        wanted = set(keys)
+        if not wanted:
+            return {}
+        partitions = await self._partition_ids()
+        holding = {self._partitioner(k.encode(), partitions, partitions) for k in wanted}
+        found = await self._scan(sorted(holding), wanted.__contains__)
         self._cache.update(found)
         return {
             key: self._decode(key, raw) for key, raw in sorted(found.items()) if raw is not None

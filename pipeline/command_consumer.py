@@ -37,11 +37,12 @@
   deadline (a broker stalled past the send's bound), and clocks whose rates differ by more
   than the margin (a quarter of the session, at most 2 s). Every worker of a group must use
   the same ``session_timeout_ms`` (they read one configuration).
-* **Rate budget across owners** (:func:`pipeline.carryover.take_over_commands`): on assignment,
-  ``takeover`` is told the partitions this worker did not hold just before (the worker charges
-  the accounts they carry a command share of the shortest window); on revocation, work on the
-  lost partitions that did not finish within ``revoke_timeout`` is cancelled, so the old owner
-  sends no request for an account the next owner already counts on.
+* **Rate budget across owners** (:mod:`pipeline.command_records`): ``results_reader`` runs
+  when the pause is over, so the worker's reader counts the previous owners' command requests
+  of the accounts these partitions carry (their newest request records) before any command of
+  them is fetched; on revocation, work on the lost partitions that did not finish within
+  ``revoke_timeout`` is cancelled, so the old owner sends no request for an account the next
+  owner already counts on.
 """
 
 from __future__ import annotations
@@ -108,7 +109,6 @@ class CommandConsumer(Rebalancing):
         revoke_timeout: float = 30.0,
         shutdown_timeout: float = 5.0,
         queue_limit: int = 5000,
-        takeover: Callable[[set[int], int], None] | None = None,
     ) -> None:
         self._consumer_factory = consumer_factory
         self._results_reader = results_reader
@@ -118,9 +118,6 @@ class CommandConsumer(Rebalancing):
         self._revoke_timeout = revoke_timeout
         self._shutdown_timeout = shutdown_timeout
         self._queue_limit = queue_limit
-        #: (partitions newly held, partition count of commands.v1): see the module docstring.
-        self._takeover = takeover
-        self._held: set[TopicPartition] = set()  # held just before the rebalance in progress
         self._offsets: dict[TopicPartition, Offsets] = {}
         self._queues: dict[str, asyncio.Queue[Item]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}

@@ -22,7 +22,6 @@ from pipeline.applier import Pending
 from pipeline.command_log import ConsumerStats, Offsets
 from pipeline.errors import BrokerError
 from pipeline.membership import Membership
-from schemas import topics
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +33,7 @@ class Rebalancing:
 
     _consumer: AIOKafkaConsumer | None
     _results_reader: Callable[[set[int]], Any]
-    _takeover: Callable[[set[int], int], None] | None
     _revoke_timeout: float
-    _held: set[TopicPartition]
     _offsets: dict[TopicPartition, Offsets]
     _queues: dict[str, asyncio.Queue[Item]]
     _workers: dict[str, asyncio.Task[None]]
@@ -118,9 +115,7 @@ class Rebalancing:
         # need no read: every result of theirs since is ours, already in ``_done_ids``.
         fresh = partitions - (self._kept if continuous else set())
         self._kept = set()
-        new = {tp.partition for tp in partitions - self._held}
         self.assigned_partitions |= partitions
-        self._held = set(self.assigned_partitions)
         if fresh and self._consumer is not None:
             self._consumer.pause(*fresh)
             self._settling = fresh
@@ -128,9 +123,6 @@ class Rebalancing:
             if not self.membership.tracking:
                 wait = 0.0
             self._settle_at = time.monotonic() + wait
-        if self._takeover is not None and new and self._consumer is not None:
-            count = len(self._consumer.partitions_for_topic(topics.COMMANDS) or ())
-            self._takeover(new, count)
 
     async def _settle(self) -> None:
         """The previous owners' windows are over: read their results, then fetch."""
@@ -151,8 +143,6 @@ class Rebalancing:
                 consumer.resume(*held)
 
     async def revoked(self, partitions: set[TopicPartition]) -> None:
-        # Kafka's eager protocol revokes everything, then assigns: what comes back was held.
-        self._held = set(self.assigned_partitions)
         self.assigned_partitions -= partitions
         unsettled = self._settling & partitions  # their results were never read here
         self._settling -= partitions
@@ -165,7 +155,6 @@ class Rebalancing:
                 sorted(tp.partition for tp in partitions),
                 self.membership.stale_for(),
             )
-            self._held -= partitions
             await self._cancel_work(partitions)
         else:
             self._draining |= partitions

@@ -9,8 +9,9 @@ account, so a fleet never splits an account's budget between two workers), one p
 Rate budgets are *split* by role (pipeline.ratelimit: polls within ``1 − commands_share`` of
 every window, commands within the share, each in logs of its own) unless the worker runs both
 roles on an embedded broker of its own (``pipeline up``): only then can nothing else poll or
-write its accounts, and the lanes are *pooled*. A split worker that is assigned an account's
-commands charges that account a command share (:func:`pipeline.carryover.take_over_commands`).
+write its accounts, and the lanes are *pooled*. A split worker's apply role keeps command-lane
+request records and counts the previous owner's when it takes an account's commands over
+(:mod:`pipeline.command_records`).
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer
 
-from pipeline import carryover, platforms
+from pipeline import platforms
 from pipeline.adapter import PlatformClient
 from pipeline.applier import AccountApplier
 from pipeline.bus import KafkaEventPublisher, consumer_kwargs
 from pipeline.checkpoints import Checkpoint, KafkaCheckpointStore, checkpoint_key
 from pipeline.clock import Clock, SystemClock
 from pipeline.command_consumer import CommandConsumer, read_result_ids
+from pipeline.command_records import CommandRecords
 from pipeline.config import (
     AccountConfig,
     Config,
@@ -52,6 +54,7 @@ from pipeline.ratelimit import (
     poll_work,
 )
 from pipeline.topics import ensure_topics
+from schemas import topics
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +197,10 @@ class Worker:
         self.commands: CommandConsumer | None = None
         self.appliers: dict[str, AccountApplier] = {}
         self.publisher: KafkaEventPublisher | None = None  # while run() runs: for /readyz
+        #: Split: the apply role's request records (pipeline.command_records). Pooled (both roles
+        #: on a broker of its own) nothing else can have written these accounts.
+        self.keeps_command_records = self.split and "apply" in roles
+        self.command_records: CommandRecords | None = None
         self.stopped_cleanly = True  # False: run() gave up on tasks that would not end
 
     def _limit(self, acc: AccountConfig) -> RateLimit:
@@ -206,17 +213,17 @@ class Worker:
             platform, account, _override(acc), share=commands_share(self.config, acc)
         )
 
-    def take_over_commands(self, partitions: set[int], count: int) -> None:
-        """``commands.v1`` partitions newly assigned: charge the accounts they carry."""
-        for key, acc in self.accounts.items():
-            if count and (murmur2(key.encode()) & 0x7FFFFFFF) % count in partitions:
-                budget = self.budget(acc.config.platform, acc.config.account)
-                charged = carryover.take_over_commands(budget)
-                log.info(
-                    "%s: commands taken over; %d requests counted as the previous owner's",
-                    key,
-                    charged,
-                )
+    def accounts_of(self, partitions: set[int], count: int) -> list[tuple[str, str, RateBudget]]:
+        """The configured accounts whose commands live in these of ``count`` partitions."""
+        return [
+            (
+                acc.config.platform,
+                acc.config.account,
+                self.budget(acc.config.platform, acc.config.account),
+            )
+            for key, acc in self.accounts.items()
+            if count and (murmur2(key.encode()) & 0x7FFFFFFF) % count in partitions
+        ]
 
     def _client(self, http: HttpClient, platform: str, account: str) -> PlatformClient:
         key = f"{platform}:{account}"
@@ -267,6 +274,7 @@ class Worker:
         ):
             self.publisher = pub
             store = KafkaCheckpointStore(kafka, bootstrap=self.bootstrap, embedded=self.embedded)
+            records_store: KafkaCheckpointStore | None = None
             try:
                 async with asyncio.TaskGroup() as group:
                     if "poll" in self.roles:
@@ -274,6 +282,11 @@ class Worker:
                         with poll_work():  # every request of this task tree is a poll's
                             group.create_task(self.fleet.run(stop))
                     if "apply" in self.roles:
+                        if self.keeps_command_records:
+                            records_store = KafkaCheckpointStore(
+                                kafka, bootstrap=self.bootstrap, embedded=self.embedded
+                            )
+                            self.command_records = CommandRecords(records_store, self.clock)
                         self.commands = self._command_consumer(http, pub)
                         with command_work():  # ... and of this one a command's
                             group.create_task(self.commands.run(stop))
@@ -284,6 +297,8 @@ class Worker:
                     )
             finally:
                 await store.aclose()
+                if records_store is not None:
+                    await records_store.aclose()
 
     def _poll_fleet(
         self, http: HttpClient, publisher: KafkaEventPublisher, kafka_store: KafkaCheckpointStore
@@ -329,12 +344,20 @@ class Worker:
                 self.appliers[key] = AccountApplier(
                     self._client(http, platform, account), clock=self.clock
                 )
+                if self.command_records is not None:
+                    budget = self.budget(platform, account)
+                    self.command_records.attach(platform, account, budget)
             return self.appliers[key]
 
         async def results_reader(partitions: set[int]) -> set[str]:
+            """A new owner, the old one fenced: count its requests, then read its results."""
             reader = self._consumer(None)
             try:
                 await reader.start()  # inside: a start that fails (broker away) is closed too
+                if self.command_records is not None:
+                    await reader.topics()
+                    count = len(reader.partitions_for_topic(topics.COMMANDS) or ())
+                    await self.command_records.take_over(self.accounts_of(partitions, count))
                 return await read_result_ids(reader, partitions)
             finally:
                 with contextlib.suppress(Exception):
@@ -347,8 +370,6 @@ class Worker:
             sender=publisher,
             applier_for=applier_for,
             clock=self.clock,
-            # On its own embedded broker nothing else can have written these accounts.
-            takeover=self.take_over_commands if self.split and not self.embedded else None,
         )
 
 

@@ -1,8 +1,8 @@
 """Role shares of the rate budget (pipeline.ratelimit "Lanes and role shares"): a poll-role and an
 apply-role budget of one account never exceed a window together; in one process a command is
-never held up by polls; the cadence plans with the poll share; a new commands owner counts the
-old one's share. Unit tests move a fake loop clock; the last test runs two worker roles against
-the real broker and a sandbox and replays the sandbox's request log."""
+never held up by polls; the cadence plans with the poll share. Unit tests move a fake loop
+clock; the last test runs two worker roles against the real broker and a sandbox and replays
+the sandbox's request log."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from unittest import mock
 
 import msgspec
 import pytest
-from aiokafka import TopicPartition
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,8 +20,6 @@ from pipeline import checker
 from pipeline.broker import EmbeddedBroker
 from pipeline.bus import KafkaEventPublisher
 from pipeline.cadence import plan
-from pipeline.carryover import take_over_commands
-from pipeline.command_consumer import CommandConsumer
 from pipeline.config import AccountConfig, Config, RateLimitConfig, RateLimitDefaults, SecretRef
 from pipeline.errors import ConfigError
 from pipeline.partitioning import murmur2
@@ -349,22 +346,7 @@ async def test_the_cadence_plans_with_the_poll_share(clock: FakeLoopTime) -> Non
     assert "polls may use 30" in half.reason
 
 
-# -- a new owner of an account's commands -------------------------------------------------------
-
-
-async def test_a_new_commands_owner_waits_out_the_shortest_window(clock: FakeLoopTime) -> None:
-    _, apply = roles(RateLimit.from_config(per_minute=60, per_day=1000), share=0.2)
-    clock.now = 100.0
-    assert take_over_commands(apply) == 12  # the minute's command share
-    usage = apply.usage()
-    assert [w.command_remaining for w in usage.windows] == [0, 188]
-    log: Grants = []
-    spawn(apply, Lane.COMMAND, log)
-    await settle()
-    assert log == []
-    clock.now = 100.0 + MINUTE
-    await settle()
-    assert log == [(160.0, Lane.COMMAND)]
+# -- the worker's apply role -----------------------------------------------------------------
 
 
 def _worker_config(**rate_limit: int) -> tuple[Config, dict[str, str]]:
@@ -381,7 +363,7 @@ def _worker_config(**rate_limit: int) -> tuple[Config, dict[str, str]]:
     return Config(accounts=accounts), {"X_USERNAME": "u-secret-1", "X_PASSWORD": "p-secret-1"}
 
 
-def test_a_worker_charges_exactly_the_accounts_of_the_partitions_it_took() -> None:
+def test_a_worker_takes_over_exactly_the_accounts_of_the_partitions_it_took() -> None:
     config, environ = _worker_config()
     worker = Worker(
         config, prepare_accounts(config, environ), bootstrap="x", roles=frozenset({"apply"})
@@ -391,18 +373,10 @@ def test_a_worker_charges_exactly_the_accounts_of_the_partitions_it_took() -> No
         return (murmur2(key.encode()) & 0x7FFFFFFF) % 12
 
     taken = partition("softtr:a")
-
-    async def run() -> dict[str, int]:
-        worker.take_over_commands({taken}, 12)
-        return {
-            key: worker.budget("softtr", key.split(":")[1]).usage().windows[0].command_remaining
-            for key in worker.accounts
-        }
-
-    remaining = asyncio.run(run())
-    charged = {key for key, left in remaining.items() if left == 0}
-    assert charged == {key for key in worker.accounts if partition(key) == taken}
-    assert all(left == 24 for key, left in remaining.items() if key not in charged)
+    found = {f"{p}:{a}" for p, a, _ in worker.accounts_of({taken}, 12)}
+    assert found == {key for key in worker.accounts if partition(key) == taken}
+    assert "softtr:a" in found
+    assert worker.accounts_of({taken}, 0) == []
 
 
 def test_only_a_worker_with_both_roles_on_its_own_broker_pools_the_lanes() -> None:
@@ -426,48 +400,6 @@ def test_a_window_too_small_to_share_fails_the_start_with_its_account() -> None:
         Worker(config, prepare_accounts(config, environ), bootstrap="x")
     assert info.value.path == "accounts[2].rate_limit"
     assert "cannot be shared between polls and commands" in str(info.value)
-
-
-class _Partitions:
-    """What CommandConsumer.assigned asks of its consumer: the partition count of commands.v1."""
-
-    def partitions_for_topic(self, topic: str) -> set[int]:
-        assert topic == topics.COMMANDS
-        return set(range(12))
-
-    def pause(self, *partitions: TopicPartition) -> None:  # a new owner may pause what it takes
-        pass
-
-    def resume(self, *partitions: TopicPartition) -> None:
-        pass
-
-
-async def test_partitions_that_come_back_after_a_rebalance_are_not_charged_again() -> None:
-    calls: list[tuple[set[int], int]] = []
-
-    async def no_results(partitions: set[int]) -> set[str]:
-        return set()
-
-    consumer = CommandConsumer(
-        consumer_factory=lambda: None,  # type: ignore[arg-type,return-value]
-        results_reader=no_results,
-        sender=None,  # type: ignore[arg-type]
-        applier_for=lambda platform, account: None,
-        clock=None,  # type: ignore[arg-type]
-        takeover=lambda partitions, count: calls.append((partitions, count)),
-    )
-    consumer._consumer = _Partitions()  # type: ignore[assignment]
-
-    def tps(*ps: int) -> set[TopicPartition]:
-        return {TopicPartition(topics.COMMANDS, p) for p in ps}
-
-    await consumer.revoked(set())
-    await consumer.assigned(tps(0, 1, 2))
-    await consumer.revoked(tps(0, 1, 2))
-    await consumer.assigned(tps(1, 2, 3))  # 0 went elsewhere, 3 came from elsewhere
-    await consumer.revoked(tps(1, 2, 3))
-    await consumer.assigned(tps(1, 2, 3))
-    assert calls == [({0, 1, 2}, 12), ({3}, 12)]
 
 
 # -- two worker roles on one account: the sandbox's request log ---------------------------------

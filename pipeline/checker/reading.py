@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from pipeline.bus import as_config, consumer_kwargs
-from pipeline.checkpoints import Checkpoint, KafkaCheckpointStore
+from pipeline.checkpoints import COMMANDS_STREAM, Checkpoint, KafkaCheckpointStore
 from pipeline.config import KafkaConfig
 from pipeline.errors import BrokerError
 from schemas import topics
@@ -134,4 +134,8 @@ async def read_observations(
     """``(platform, account, stream)`` → :class:`Observation`, from ``_pipeline.checkpoints``."""
     async with KafkaCheckpointStore(target, topic=topic, read_timeout=max_wait) as store:
         found = await store.load_all()
-    return {(c.platform, c.account, c.stream): observation_of(c) for c in found.values()}
+    return {
+        (c.platform, c.account, c.stream): observation_of(c)
+        for c in found.values()
+        if c.stream != COMMANDS_STREAM  # the apply role's request records: no poll progress
+    }

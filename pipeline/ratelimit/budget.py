@@ -146,6 +146,9 @@ class RateBudget:
         #: Awaited after a poll slot was granted, before the request leaves: the poller renews
         #: its request record there (pipeline.carryover). Raising gives the slot back.
         self.poll_gate: Callable[[], Awaitable[None]] | None = None
+        #: The same for a command slot: the apply role saves its command-lane record there
+        #: (pipeline.command_records), so no command request leaves uncounted by one.
+        self.command_gate: Callable[[], Awaitable[None]] | None = None
         #: (burst, requests per second) of the poll pacer: at most ``burst + rate * T`` polls
         #: in any ``T`` seconds.
         self.pace: tuple[int, float] | None = None
@@ -194,6 +197,8 @@ class RateBudget:
         # accounts for its own lane).
         self._history = {Lane.POLL: WindowLog()}
         self._history[Lane.COMMAND] = WindowLog() if split else self._history[Lane.POLL]
+        #: Whose gate a lane's slot passes: its own, or in a one-role process the role's.
+        self._role_of = {lane: lane for lane in Lane}
         if split and len(serves) == 1:
             # A one-role process counts every request in its role's share, whatever lane asked
             # (a poller's token request asks the command lane, to go first).
@@ -201,6 +206,7 @@ class RateBudget:
             other = Lane.COMMAND if own is Lane.POLL else Lane.POLL
             self._lanes[other] = self._lanes[own]
             self._history[other] = self._history[own]
+            self._role_of[other] = own
         self._longest = max(w.period for w in limit.windows) + margin
 
     def acquire(self, lane: Lane = Lane.POLL) -> _Acquisition:
@@ -364,8 +370,8 @@ class RateBudget:
 
     async def _acquire(self, lane: Lane) -> float:
         stamp = await self._take(lane)
-        gate = self.poll_gate
-        if lane is Lane.POLL and gate is not None:
+        gate = self.poll_gate if self._role_of[lane] is Lane.POLL else self.command_gate
+        if gate is not None:
             try:
                 await gate()
             except BaseException:
