@@ -1,6 +1,7 @@
 """The chaos run's schedule: seeded, within the run, one broker cut at a time, never every worker
-down at once (with several), and scaled with the run's length. The run itself is
-``pipeline bench chaos`` (CI calls the one-minute version), not a test."""
+down at once (with several), and scaled with the run's length. The bursts stay within
+what the command budgets serve. The run itself is ``pipeline bench chaos`` (CI calls the
+one-minute version), not a test."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ import itertools
 
 import pytest
 
+from pipeline.bench.chaos_driver import COMMAND_COST, DRIVE_SHARE, Bursts, command_rates
 from pipeline.bench.chaos_schedule import Step, plan
+from pipeline.ratelimit import DEFAULT_LIMITS, RateLimit
+from pipeline.testbed import SandboxAccount
+from schemas import topics
 
 
 def _of(steps: list[Step], action: str) -> list[Step]:
@@ -57,3 +62,52 @@ def test_bad_lengths_are_refused_naming_the_values() -> None:
         plan(0, 2, 1)
     with pytest.raises(ValueError, match="got 1, 0"):
         plan(1, 0, 1)
+
+
+# -- the bursts stay within what the command budgets serve ----------------------------------------
+
+
+def _accounts() -> list[SandboxAccount]:
+    return [
+        SandboxAccount(p, "main", "http://127.0.0.1:9", "http://127.0.0.1:9", {})
+        for p in ("pazarama", "ecarsi", "softtr", "c2c", "webservis")
+    ]
+
+
+def test_command_rates_follow_the_commands_share_of_every_window() -> None:
+    limits = {
+        "pazarama": RateLimit.from_config(per_minute=60).with_share(0.5),  # 30 a minute
+        "ecarsi": DEFAULT_LIMITS["ecarsi"].with_ip_divisor(2).with_share(0.2),  # 6 a minute
+        "webservis": DEFAULT_LIMITS["webservis"].with_share(0.2),
+    }
+    rates = command_rates(limits, {"pazarama": 2, "ecarsi": 3}, 600.0)
+    assert rates["pazarama"] == pytest.approx(DRIVE_SHARE * 2 * 30 / COMMAND_COST["pazarama"])
+    # The per-IP minute counts once whatever the accounts; the day (200) is not the bound.
+    assert rates["ecarsi"] == pytest.approx(DRIVE_SHARE * 6 / COMMAND_COST["ecarsi"])
+    assert "webservis" not in rates  # no write API: its commands cost no request
+    # A one-minute run meets a whole day window: 200 of them, so the minute still bounds it.
+    short = command_rates({"ecarsi": DEFAULT_LIMITS["ecarsi"].with_share(0.2)}, {}, 60.0)
+    assert short["ecarsi"] == pytest.approx(DRIVE_SHARE * 12 / COMMAND_COST["ecarsi"])
+
+
+def test_bursts_send_a_platform_no_more_than_its_rate() -> None:
+    orders = {p: [str(n) for n in range(500)] for p in topics.PLATFORMS}
+    bursts = Bursts(_accounts(), seed=3, rates={"pazarama": 1.5, "ecarsi": 0.6})
+    sent: dict[str, int] = {}
+    for n in range(60):  # ten minutes of a burst every 10 s, 15 commands each
+        for command in bursts.commands(15, orders, at=10.0 * n):
+            if command.account != "ghost" and command.expires_at is None:
+                sent[command.platform] = sent.get(command.platform, 0) + 1
+    assert 14 <= sent["pazarama"] <= 1 + 1.5 * 10
+    assert 5 <= sent["ecarsi"] <= 1 + 0.6 * 10
+    assert sent["softtr"] > 100  # unlimited: takes what the others cannot
+    assert sum(sent.values()) == 60 * 15
+
+
+def test_bursts_without_rates_are_not_held_back() -> None:
+    orders = {p: [str(n) for n in range(500)] for p in topics.PLATFORMS}
+    bursts = Bursts(_accounts(), seed=3)
+    pazarama = sum(
+        c.platform == "pazarama" for n in range(30) for c in bursts.commands(15, orders, at=n)
+    )
+    assert pazarama > 30

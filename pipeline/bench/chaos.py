@@ -28,13 +28,14 @@ import aiohttp
 import msgspec
 
 from pipeline import platforms
-from pipeline.bench.chaos_driver import Bursts, SandboxControl
+from pipeline.bench.chaos_driver import Bursts, SandboxControl, command_rates
 from pipeline.bench.chaos_schedule import Step, plan
 from pipeline.broker import EmbeddedBroker, find_free_port
 from pipeline.checker import read_observations, read_topics
 from pipeline.checker.remote import Audit, check_remote
 from pipeline.checker.report import Report
 from pipeline.netproxy import TcpProxy
+from pipeline.ratelimit import DEFAULT_COMMANDS_SHARE, RateLimiterRegistry
 from pipeline.testbed import (
     ProcessFailure,
     SandboxAccount,
@@ -46,6 +47,24 @@ from pipeline.topics import ensure_topics
 from schemas import decode_result, topics
 
 __all__ = ["ChaosFigures", "run_chaos"]
+
+#: The commands share of the accounts that write a lot (``rate_limit.commands_share``):
+#: Pazarama's 60 a minute leave its commands 12 at the default 0.2, three shipments a minute.
+WRITING_SHARES: dict[str, float] = {"pazarama": 0.5}
+
+
+def _limits(workers: int, accounts: Sequence[SandboxAccount]) -> dict[str, Any]:
+    """Per platform: the limit a worker's budget gets with the run's configuration."""
+    registry = RateLimiterRegistry(
+        {p: platforms.get(p).default_limit for p in platforms.registry()},
+        processes_per_ip=workers,
+    )
+    return {
+        a.platform: registry.limit_for(
+            a.platform, share=WRITING_SHARES.get(a.platform, DEFAULT_COMMANDS_SHARE)
+        )
+        for a in accounts
+    }
 
 
 class ChaosFigures(msgspec.Struct, kw_only=True):
@@ -59,6 +78,8 @@ class ChaosFigures(msgspec.Struct, kw_only=True):
     cuts: int = 0
     cut_s: float = 0.0
     commands_sent: int = 0
+    #: Commands a minute the bursts allowed each rate-limited platform (chaos_driver).
+    command_rates: dict[str, float] = msgspec.field(default_factory=dict)
     invalid_sent: int = 0
     poison_sent: int = 0
     events: int = 0
@@ -103,7 +124,12 @@ class _Run:
 
     def __post_init__(self) -> None:
         self.figures = ChaosFigures(minutes=self.minutes, workers=self.workers, seed=self.seed)
-        self.bursts = Bursts(self.accounts, self.seed)
+        counts: dict[str, int] = {}
+        for a in self.accounts:
+            counts[a.platform] = counts.get(a.platform, 0) + 1
+        rates = command_rates(_limits(self.workers, self.accounts), counts, self.minutes * 60)
+        self.bursts = Bursts(self.accounts, self.seed, rates=rates)
+        self.figures.command_rates = {p: round(r, 2) for p, r in sorted(rates.items())}
 
     async def start_workers(self) -> None:
         for n in range(self.workers):
@@ -160,7 +186,7 @@ class _Run:
 
     async def _burst(self, size: int) -> None:
         orders = {p: await self.control.order_ids(p) for p in self.control.roots}
-        commands = self.bursts.commands(size, orders)
+        commands = self.bursts.commands(size, orders, at=time.monotonic())
         poison = self.bursts.poison_records()
         # Through the proxy like everything else: during a cut, sent again until it is back.
         for attempt in range(30):
@@ -214,8 +240,14 @@ class _Run:
         return False
 
     def _slow(self) -> set[str]:
-        """Accounts planned to poll less often than every 30 s (a daily budget)."""
-        slow: set[str] = set()
+        """Accounts planned to poll less often than every 30 s, or with a daily budget (their
+        first cycle after a takeover can take minutes, before any interval is planned)."""
+        limits = _limits(self.workers, self.accounts)
+        slow = {
+            f"{a.platform}:{a.label}"
+            for a in self.accounts
+            if any(w.period >= 3600 for w in limits[a.platform].windows)
+        }
         for proc in self.procs:
             slow |= {k for k, every in proc.intervals().items() if every > 30}
         return slow
@@ -317,8 +349,25 @@ async def _run(
             accounts,
             proxy.address,
             env_prefix="CHAOS",
-            head=["[metrics]", "port = 0", "", "[http]", "total_timeout = 5.0"],
-            account_lines=lambda a: ['horizon = "2d"', 'poll_interval = "1s"'],
+            head=[
+                "[metrics]",
+                "port = 0",
+                "",
+                "[http]",
+                "total_timeout = 5.0",
+                "",
+                "[rate_limit]",
+                f"processes_per_ip = {workers}",  # every worker runs both roles on this host
+            ],
+            account_lines=lambda a: [
+                'horizon = "2d"',
+                'poll_interval = "1s"',
+                *(
+                    [f"rate_limit = {{ commands_share = {WRITING_SHARES[a.platform]} }}"]
+                    if a.platform in WRITING_SHARES
+                    else []
+                ),
+            ],
         )
         control = SandboxControl(roots, session)
         run = _Run(minutes, workers, seed, tmp, proxy, control, accounts, config, environ, say)

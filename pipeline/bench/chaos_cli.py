@@ -115,6 +115,7 @@ def render(f: ChaosFigures) -> str:
     results = ", ".join(f"{k} {v}" for k, v in sorted(f.results.items())) or "none"
     own = ", ".join(f"{k} {v}" for k, v in sorted(f.own_budget_exceeded.items())) or "never"
     violations = ", ".join(f"{k} {v}" for k, v in sorted(f.violations.items())) or "none"
+    rates = ", ".join(f"{k} {v:g}" for k, v in sorted(f.command_rates.items())) or "unlimited"
     rows = [
         ("run", f"{f.minutes:g} min, {f.workers} workers, seed {f.seed}, {f.wall_s:.0f} s wall"),
         ("faults fired", f"{sum(f.faults.values())}: {faults}"),
@@ -129,6 +130,7 @@ def render(f: ChaosFigures) -> str:
             f"{f.commands} ({f.commands_sent} sent, {f.invalid_sent} of them invalid/expired, "
             f"{f.poison_sent} poison records)",
         ),
+        ("command rates /min", f"{rates} (what the budgets serve, times 0.4)"),
         ("results", f"{results} ({f.result_repeats} delivered twice)"),
         ("dead letters", str(f.dead_letters)),
         ("own budget exceeded", own),

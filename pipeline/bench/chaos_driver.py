@@ -1,17 +1,25 @@
 """What the chaos driver sends: sandbox faults over the control API and command bursts (valid
-commands for orders that exist, invalid ones, poison bytes)."""
+commands for orders that exist, invalid ones, poison bytes).
+
+The bursts stay within what the accounts' command budgets can serve (:func:`command_rates`): a
+chaos run tests the promises under faults, not a backlog that no budget could drain before the
+settle bound (a platform that allows a few writes a minute would leave commands unanswered
+however well the pipeline behaved; ``pipeline bench apply`` measures throughput).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import aiohttp
 import msgspec
 
+from pipeline.ratelimit import RateLimit
 from pipeline.testbed import SandboxAccount
 from schemas import (
     AnyCommand,
@@ -22,7 +30,52 @@ from schemas import (
     topics,
 )
 
-__all__ = ["BASE_FAULTS", "Bursts", "SandboxControl"]
+__all__ = [
+    "BASE_FAULTS",
+    "COMMAND_COST",
+    "DRIVE_SHARE",
+    "Bursts",
+    "SandboxControl",
+    "command_rates",
+]
+
+#: Requests one command of the driver's costs a platform at most, faults aside (``pipeline bench
+#: apply``: a Pazarama shipment reads the order and the carriers before it writes, and now and
+#: then needs a token; e-Çarşı reads before it ships; Softtr and C2C batch up to 100 commands in a
+#: request; Web Servis has no write API, its commands are answered without a request).
+COMMAND_COST: Final[Mapping[str, float]] = {
+    "pazarama": 4.0,
+    "ecarsi": 2.5,
+    "softtr": 0.25,  # a burst's commands for one account go out together
+    "c2c": 0.25,
+    "webservis": 0.0,
+}
+#: The part of a platform's command capacity the bursts use: kills, broker cuts and fault storms
+#: pause writes, and retries after faults cost requests of their own.
+DRIVE_SHARE: Final = 0.4
+
+
+def command_rates(
+    limits: Mapping[str, RateLimit], accounts: Mapping[str, int], seconds: float
+) -> dict[str, float]:
+    """Commands a minute the driver may send each platform over a run of ``seconds``: the
+    commands share each window allows in the run (a started window counts whole: a 10-minute
+    run meets one day), for every account of the platform -- a per-IP window once -- divided by
+    :data:`COMMAND_COST`, times :data:`DRIVE_SHARE`. ``limits``: per platform, as the workers
+    see them (commands share and ``processes_per_ip`` applied). No entry: no limit."""
+    rates: dict[str, float] = {}
+    for platform, limit in limits.items():
+        cost = COMMAND_COST.get(platform, 4.0)
+        if cost <= 0:
+            continue
+        n = max(1, accounts.get(platform, 1))
+        allowed = min(
+            w.command_share * math.ceil(seconds / w.period) * (1 if w.shared else n)
+            for w in limit.windows
+        )
+        rates[platform] = DRIVE_SHARE * allowed / cost * 60.0 / seconds
+    return rates
+
 
 #: Always on during the chaos (every platform): edge errors the handler never sees, answers lost
 #: after a write landed, slow and cut-short reads. The workers' HTTP total timeout is 5 s.
@@ -80,26 +133,44 @@ class SandboxControl:
 @dataclass
 class Bursts:
     """Command bursts over the accounts: each shipment names an order only once (a second one
-    would be a legitimate second parcel), one e-Çarşı command per burst (a daily budget)."""
+    would be a legitimate second parcel), one e-Çarşı command per burst (a daily budget), and no
+    platform more than its ``rates`` (commands a minute, :func:`command_rates`) allow."""
 
     accounts: Sequence[SandboxAccount]
     seed: int
+    rates: Mapping[str, float] = field(default_factory=dict)
     rng: random.Random = field(init=False)
     sent: int = 0
     invalid: int = 0
     poison: int = 0
     by_platform: dict[str, int] = field(default_factory=dict)
     _shipped: set[tuple[str, str]] = field(default_factory=set)
+    #: Commands each rate-limited platform may still be sent (refilled by the clock).
+    _allowance: dict[str, float] = field(default_factory=dict)
+    _last: float | None = None
 
     def __post_init__(self) -> None:
         self.rng = random.Random(f"bursts|{self.seed}")
+        self._allowance = dict.fromkeys(self.rates, 1.0)
+
+    def _refill(self, now: float) -> None:
+        elapsed = 0.0 if self._last is None else max(0.0, now - self._last)
+        self._last = now
+        for platform, rate in self.rates.items():
+            # At most a minute's worth saved up: a quiet stretch does not license a flood.
+            cap = max(1.0, rate)
+            self._allowance[platform] = min(cap, self._allowance[platform] + rate * elapsed / 60)
 
     def _id(self) -> str:
         self.sent += 1
         return f"chaos-{self.seed}-{self.sent}"
 
-    def commands(self, size: int, orders: dict[str, list[str]]) -> list[AnyCommand]:
-        """``size`` valid commands for orders that exist, then an invalid and an expired one."""
+    def commands(
+        self, size: int, orders: dict[str, list[str]], at: float = 0.0
+    ) -> list[AnyCommand]:
+        """Up to ``size`` valid commands for orders that exist (fewer when the rates run out),
+        then an invalid and an expired one. ``at``: seconds on a monotonic clock."""
+        self._refill(at)
         now = dt.datetime.now(dt.UTC)
         out: list[AnyCommand] = []
         ecarsi = 0
@@ -113,6 +184,10 @@ class Bursts:
                 candidates = [o for o in candidates if (p, o) not in self._shipped]
             if not candidates or (p == "ecarsi" and ecarsi):
                 continue
+            if p in self._allowance:
+                if self._allowance[p] < 1.0:
+                    continue
+                self._allowance[p] -= 1.0
             order = self.rng.choice(candidates)
             base: dict[str, Any] = {
                 "command_id": self._id(),
