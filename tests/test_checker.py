@@ -183,6 +183,23 @@ async def test_an_order_without_order_created_is_missing(rig: Rig) -> None:
     assert not report.ok
 
 
+async def test_an_order_the_checkpoint_holds_as_unmapped_is_counted_not_missing(
+    rig: Rig,
+) -> None:
+    victim = rig.sandbox.world.orders[4].id
+    observed = rig.observed()
+    key = ("pazarama", "main", "orders")
+    observed[key] = msgspec.structs.replace(observed[key], unmapped=frozenset({victim}))
+    events = [e for e in rig.publisher.events if e.subject != victim]
+    report = await rig.check(events, observed=observed)
+    assert report.ok, report.summary()
+    assert report.unmapped == 1 and "1 held as unmapped" in report.summary()
+    # Another order missing is still missing.
+    other = rig.sandbox.world.orders[5].id
+    report = await rig.check([e for e in events if e.subject != other], observed=observed)
+    assert report.counts["missing_created"] == 1 and other in report.examples["missing_created"][0]
+
+
 async def test_an_order_created_before_the_horizon_is_not_due(rig: Rig) -> None:
     oldest = min(rig.sandbox.world.orders, key=lambda o: o.created_at)
     kept = [e for e in rig.publisher.events if e.subject != oldest.id]

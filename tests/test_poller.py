@@ -19,6 +19,7 @@ from pipeline.http import HttpClient, HttpSettings
 from pipeline.poller import AccountPoller, PollSettings
 from pipeline.ratelimit import DEFAULT_LIMITS, RateBudget, RateLimit
 from pipeline.sandbox import SandboxSettings, ServedSandbox, serve
+from pipeline.sandbox.faults import FaultRule
 from schemas import Event, OrderStatus, expected_id
 
 START = dt.datetime(2026, 4, 20, 9, 0, tzinfo=dt.UTC)
@@ -387,3 +388,27 @@ async def test_a_slow_backfill_publishes_what_it_has_after_the_linger(pazarama: 
     assert len(fetched_at_publish) >= 2 and fetched_at_publish[0] < orders
     created = pazarama.publisher.of_type("order.created")
     assert sorted(e.subject for e in created) == sorted(o.id for o in pazarama.sandbox.world.orders)
+
+
+@pytest.mark.parametrize(("cut", "left"), [(1, 0), (2, 1)])
+async def test_a_detail_cut_short_is_read_once_more_before_the_cursor_passes_it(
+    cut: int, left: int
+) -> None:
+    async for rig in _rig("ecarsi", orders=6):
+        victim = rig.sandbox.world.orders[2].id
+        # The first ``cut`` detail reads of that order come back cut in half (HTTP 200).
+        rig.sandbox.faults.add(
+            FaultRule(kind="malformed_json", method="GET", path=f"/orders/{victim}$", times=cut)
+        )
+        poller = rig.poller()
+        await poller.cycle()
+        created = {e.subject for e in rig.publisher.of_type("order.created")}
+        cp = poller.checkpoints["orders"]
+        reads = [e for e in rig.sandbox.log.entries if e.path.endswith(f"/orders/{victim}")]
+        assert len(reads) == 2  # one read in the listing, one more by id; never a third
+        if left:
+            assert victim not in created and victim in cp.malformed  # the sweeps take it on
+            assert len(created) == 5
+        else:
+            assert victim in created and cp.malformed == {}
+            assert len(created) == 6

@@ -19,7 +19,9 @@ Violations (``Report.counts`` keys, each with up to ``examples`` descriptions):
 
 ``missing_created``
     an order created before its account's orders cursor (and within the horizon) has no
-    ``order.created`` event;
+    ``order.created`` event -- unless the checkpoint names it as unmapped (its ``malformed``:
+    the platform's answer could not be read, retried at every sweep), which is counted
+    (``Report.unmapped``), not judged: it is known, not lost;
 ``stale_status``
     the last event of an order (by offset) carries a raw status other than the one the platform
     shows now, although the order has not changed since the account's last complete poll began

@@ -159,7 +159,9 @@ def check(
             continue
         report.orders += 1
         name = ":".join(key)
-        if key not in seen.created:
+        if key not in seen.created and order.order_id in obs.unmapped:
+            report.unmapped += 1  # known to the pipeline, retried by its sweeps
+        elif key not in seen.created:
             found.add(
                 "missing_created",
                 f"{name} created {order.created_at:%H:%M:%S.%f}, polled until "

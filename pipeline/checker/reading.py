@@ -117,6 +117,9 @@ class Observation(msgspec.Struct, frozen=True, kw_only=True):
     since: dt.datetime
     #: When the checkpoint was made (a save retried through an outage keeps this time).
     written_at: dt.datetime | None = None
+    #: Records the pipeline holds as unmapped (the checkpoint's ``malformed``: known, retried
+    #: at every sweep): not on the topic yet, and not lost.
+    unmapped: frozenset[str] = frozenset()
 
 
 def observation_of(checkpoint: Checkpoint) -> Observation:
@@ -125,6 +128,7 @@ def observation_of(checkpoint: Checkpoint) -> Observation:
         polled_until=checkpoint.cursor,
         since=min(checkpoint.cursor, swept),
         written_at=checkpoint.written_at,
+        unmapped=frozenset(checkpoint.malformed),
     )
 
 

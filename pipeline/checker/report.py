@@ -54,6 +54,7 @@ class Report(msgspec.Struct, kw_only=True):
     statuses_checked: int = 0
     in_flux: int = 0  # orders and records that changed after their last complete poll began
     unverified: int = 0  # no current status could be read for them
+    unmapped: int = 0  # due orders the pipeline holds as unmapped (checkpoint ``malformed``)
     commands: int = 0  # distinct command ids on commands.v1 (undecodable records included)
     undecodable: int = 0  # records on commands.v1 that are not a command
     results: dict[str, int] = msgspec.field(default_factory=dict)  # by outcome, repeats included
@@ -87,8 +88,8 @@ class Report(msgspec.Struct, kw_only=True):
         lines = [
             f"{self.records} records, {self.distinct_ids} distinct events "
             f"({self.repeats} repeats), {self.orders} orders due, {self.statuses_checked} "
-            f"statuses checked, {self.in_flux} in flux, {self.unverified} unverified: "
-            + ("OK" if self.ok else "VIOLATIONS")
+            f"statuses checked, {self.in_flux} in flux, {self.unverified} unverified, "
+            f"{self.unmapped} held as unmapped: " + ("OK" if self.ok else "VIOLATIONS")
         ]
         if self.commands or self.effects or self.limits_checked or self.streams:
             outcomes = ", ".join(f"{k} {v}" for k, v in sorted(self.results.items()))
