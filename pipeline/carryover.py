@@ -22,6 +22,9 @@ another budget:
   period)`` per window. That many are counted at ``min(now, at + lease)`` (as late as they can
   have been);
 * each window keeps at most its ``limit`` newest entries (it never truly held more).
+* a per-IP window (e-Çarşı's minute) is not seeded: it belongs to the address the requests go
+  out from, and each process keeps within its own part of it (``rate_limit.processes_per_ip``)
+  whatever accounts it owns, so the old owner's requests are counted where they were sent.
 
 **Without a record** (a checkpoint written before records existed) nothing is known: one full
 shortest window is counted now, i.e. the first poll request waits out one shortest window, and a

@@ -179,3 +179,20 @@ async def test_a_failing_poll_gate_gives_the_slot_back(clock: FakeTime) -> None:
 
     await budget.acquire(Lane.COMMAND)  # commands never pass the gate
     assert calls == ["gate"] and budget.usage().windows[0].used == 1
+
+
+async def test_a_per_ip_window_is_not_seeded_but_the_per_token_day_is(clock: FakeTime) -> None:
+    limit = RateLimit(
+        (
+            Window(limit=30, period=MINUTE, shared=True, reserve=0.2),
+            Window(limit=1000, period=DAY, reserve=0.2),
+        )
+    )
+    old, new = RateBudget(limit), RateBudget(limit)
+    await spend(old, clock, 20, 1.0)
+    rec = carryover.record(old, at=clock.wall, lease=0.0)
+    assert carryover.seed(new, rec, now=clock.wall) == 20
+    usage = {w.period: w for w in new.usage().windows}
+    # The previous owner's 20 went out from its address (or its part of ours): not ours to count.
+    assert usage[MINUTE].poll_remaining == 24
+    assert usage[DAY].poll_remaining == 800 - 20

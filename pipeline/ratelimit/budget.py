@@ -290,7 +290,8 @@ class RateBudget:
 
     def seed(self, ages: Iterable[float], lane: Lane = Lane.POLL) -> int:
         """Count requests made ``ages`` seconds ago (by another owner of the account) in every
-        window, as if this budget had granted them to ``lane`` (pooled: to both lanes' logs).
+        window but a per-IP one, as if this budget had granted them to ``lane`` (pooled: to both
+        lanes' logs).
         Returns how many were counted.
 
         Each window keeps at most its lane's cap of newest entries (its ``limit`` when pooled): a
@@ -299,9 +300,13 @@ class RateBudget:
         """
         now = self._now()
         times = sorted(now - max(0.0, a) for a in ages)
+        # A shared (per-IP) window belongs to this process's address, not to the account: the
+        # previous owner's requests went out from its own address, or its own part of ours
+        # (``processes_per_ip``), and are counted there.
         logs = [
             (period, log, cap if self.split else w.limit)
             for w, period, log, cap in self._lanes[lane]
+            if not w.shared
         ]
         for period, log, cap in [*logs, (self._longest, self._history[lane], None)]:
             merged = sorted([*log.times, *(t for t in times if t + period > now)])
