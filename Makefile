@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: up test lint typecheck pytest install-dev install-run schemas clean
+.PHONY: up test lint typecheck pytest chaos install-dev install-run schemas clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
@@ -42,6 +42,12 @@ pytest: install-dev
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck pytest
+
+# The one-minute chaos run (README "Guarantees"): real worker processes, broker cuts, kills and
+# platform faults, then the invariant checker; exit 1 on any violation. CI runs it after `test`.
+CHAOS_SEED ?= 1
+chaos: install-dev
+	$(BIN)/pipeline bench chaos --minutes 1 --seed $(CHAOS_SEED)
 
 schemas: install-dev
 	$(BIN)/pipeline schemas export

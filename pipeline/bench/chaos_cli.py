@@ -124,7 +124,11 @@ def render(f: ChaosFigures) -> str:
         ("worker kills", str(f.kills)),
         ("broker cuts", f"{f.cuts} ({f.cut_s:.0f} s in all)"),
         ("platform requests", str(f.requests)),
-        ("events", f"{f.events} records, {f.distinct_events} distinct, {f.repeats} repeats"),
+        (
+            "events",
+            f"{f.events} records, {f.distinct_events} distinct, {f.repeats} repeats, "
+            f"{f.unmapped} orders held as unmapped",
+        ),
         (
             "commands",
             f"{f.commands} ({f.commands_sent} sent, {f.invalid_sent} of them invalid/expired, "
