@@ -158,7 +158,9 @@ def _int(query: dict[str, str], key: str, default: int, low: int, high: int) -> 
     text = query.get(key)
     if text is None:
         return default
-    if not re.fullmatch(r"\d+", text.strip()):
+    # 4.4.1 types these "integer": ASCII digits only, as a PHP service reads them (re's \d
+    # also matches "٣", which int() read as 3; found by fuzzing).
+    if not re.fullmatch(r"[0-9]+", text.strip()):
         raise _BadParameter(key)
     value = int(text)
     if not low <= value <= high:
@@ -339,7 +341,8 @@ class WebservisSandbox(Sandbox):
         if isinstance(access, web.Response):
             return access
         text = request.match_info["order_id"]
-        order = access.world.by_number(int(text)) if re.fullmatch(r"\d{1,9}", text) else None
+        # 4.4.2: <order_id> is the integer "Sipariş ID", in ASCII digits ("٣" is not order 3).
+        order = access.world.by_number(int(text)) if re.fullmatch(r"[0-9]{1,9}", text) else None
         if order is None:
             return self.answer("ORDERSHOW001")
         return self.answer("SUCCESS", self.render(access, order))
