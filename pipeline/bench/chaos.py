@@ -399,6 +399,7 @@ async def _run(
             bound = max(45.0, minutes * 12)
             run.figures.settled = await run.settle(bound)
             run.figures.settle_s = time.monotonic() - settle_began
+            polling_ended = dt.datetime.now(dt.UTC)  # cursors do not move after this
             for proc in run.procs:
                 try:
                     await proc.stop(within=20)
@@ -407,7 +408,10 @@ async def _run(
                     say(str(exc).splitlines()[0])
             say("checking")
             report, audits = await check_remote(
-                proxy.address, list(roots.values()), behind=run.behind_bounds()
+                proxy.address,
+                list(roots.values()),
+                behind=run.behind_bounds(),
+                polling_ended=polling_ended,
             )
         finally:
             for task in run.tasks:

@@ -141,10 +141,13 @@ async def check_remote(
     *,
     horizon: dt.timedelta | None = None,
     behind: dt.timedelta | Mapping[str, dt.timedelta] | None = None,
+    polling_ended: dt.datetime | None = None,
     examples: int = 5,
     max_wait: float = 120.0,
 ) -> tuple[Report, list[Audit]]:
-    """Everything: events, commands, effects, limits and (with ``behind``) checkpoint lag."""
+    """Everything: events, commands, effects, limits and (with ``behind``) checkpoint lag --
+    as of ``polling_ended`` when the workers were stopped before the check (a cursor cannot
+    move after that), else as of now."""
     events = await read_topics(bootstrap, max_wait=max_wait)
     command_side = await read_topics(
         bootstrap,
@@ -175,5 +178,6 @@ async def check_remote(
             if count:
                 found.add("limit_exceeded", f"{name}: exceeded {count} time(s)", count)
     if behind is not None:
-        checkpoints_behind(observed, behind, now=now, report=report, examples=examples)
+        lag_at = min(now, polling_ended) if polling_ended is not None else now
+        checkpoints_behind(observed, behind, now=lag_at, report=report, examples=examples)
     return report, audits
