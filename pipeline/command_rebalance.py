@@ -100,7 +100,10 @@ class Rebalancing:
             await consumer.commit(wanted)
             self.stats.commits += 1
             for tp, offset in wanted.items():
-                self._offsets[tp].committed = offset
+                # A revocation may have dropped the partition while the commit was on its way.
+                tracker = self._offsets.get(tp)
+                if tracker is not None:
+                    tracker.committed = offset
         except (CommitFailedError, KafkaError) as exc:
             # During a rebalance: the next owner redoes these records; results are not repeated
             # because it reads the results partition first.

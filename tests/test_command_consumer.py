@@ -404,3 +404,46 @@ def test_a_worker_that_lost_its_partition_starts_no_write() -> None:
 
     asyncio.run(scenario())
     assert applied == []
+
+
+class _SlowCommits:
+    """What ``_commit`` asks of its consumer: a commit that waits for ``release``."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.committed: list[dict[TopicPartition, int]] = []
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        await self.release.wait()
+        self.committed.append(dict(offsets))
+
+
+async def test_a_partition_revoked_while_its_commit_is_on_the_way_is_no_crash() -> None:
+    # Found by the 10-minute chaos run: the commit loop's KeyError ended a worker process.
+    from pipeline.command_consumer import CommandConsumer
+    from pipeline.command_log import Offsets
+
+    async def no_results(partitions: set[int]) -> set[str]:
+        return set()
+
+    consumer = CommandConsumer(
+        consumer_factory=lambda: None,  # type: ignore[arg-type,return-value]
+        results_reader=no_results,
+        sender=None,  # type: ignore[arg-type]
+        applier_for=lambda platform, account: None,
+        clock=None,  # type: ignore[arg-type]
+    )
+    fake = _SlowCommits()
+    consumer._consumer = fake  # type: ignore[assignment]
+    kept, gone = TopicPartition(topics.COMMANDS, 1), TopicPartition(topics.COMMANDS, 8)
+    for tp in (kept, gone):
+        consumer._offsets[tp] = Offsets()
+        consumer._offsets[tp].add(41)
+        consumer._offsets[tp].finish(41)
+    commit = asyncio.create_task(consumer._commit())
+    await asyncio.sleep(0)
+    consumer._offsets.pop(gone)  # what a revocation does meanwhile
+    fake.release.set()
+    await commit
+    assert fake.committed == [{kept: 42, gone: 42}]
+    assert consumer._offsets[kept].committed == 42
