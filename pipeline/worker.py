@@ -43,6 +43,7 @@ from pipeline.config import (
 from pipeline.errors import BrokerError, ConfigError
 from pipeline.fleet import PollFleet
 from pipeline.http import HttpClient, HttpSettings
+from pipeline.masking import mask_text
 from pipeline.partitioning import murmur2
 from pipeline.poller import AccountPoller, PollSettings
 from pipeline.ratelimit import (
@@ -67,6 +68,8 @@ SHUTDOWN_DEADLINE: Final = 15.0
 #: After that cancellation, how long the worker waits before it gives up on its tasks.
 FORCE_GRACE: Final = 3.0
 _LANES = {"poll": Lane.POLL, "apply": Lane.COMMAND}
+#: A broker unreachable at start is tried again after these many seconds: first, cap.
+BROKER_WAIT: Final = (1.0, 10.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +258,33 @@ class Worker:
         False when even the cancellation did not end everything in time."""
         self.stopped_cleanly = await run_until_stopped(self._run(stop), stop)
 
+    async def _topics_ready(self, stop: asyncio.Event) -> bool:
+        """Make sure the topics exist, waiting for the broker as long as it takes (a worker
+        restarted during a broker outage waits for it, as it would once running); False if
+        ``stop`` came first."""
+        kafka = self.config.kafka
+        delay, cap = BROKER_WAIT
+        while True:
+            try:
+                await ensure_topics(
+                    kafka if kafka.bootstrap else self.bootstrap,
+                    replication_factor=1 if self.embedded else None,
+                )
+            except BrokerError as exc:
+                log.warning(
+                    "broker not reachable at start (%s); trying again in %.0fs",
+                    mask_text(str(exc)),
+                    delay,
+                )
+            else:
+                return True
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await stop.wait()
+            if stop.is_set():
+                return False
+            delay = min(cap, delay * 2)
+
     async def _run(self, stop: asyncio.Event) -> None:
         kafka = self.config.kafka
         h = self.config.http
@@ -264,10 +294,8 @@ class Worker:
             limit=h.connections,
             limit_per_host=h.connections_per_host,
         )
-        await ensure_topics(
-            kafka if kafka.bootstrap else self.bootstrap,
-            replication_factor=1 if self.embedded else None,
-        )
+        if not await self._topics_ready(stop):
+            return
         async with (
             HttpClient(settings) as http,
             KafkaEventPublisher(kafka, bootstrap=self.bootstrap, embedded=self.embedded) as pub,
