@@ -8,7 +8,8 @@ broker, storms a platform with errors, expires tokens, and sends command bursts 
 commands and poison bytes. Then it settles: faults off, broker up, every worker running, until
 every command has its result and every frequently polled stream completed a cycle begun after
 the chaos (bounded); stops the workers with SIGTERM; and runs the whole invariant check
-(:func:`pipeline.checker.remote.check_remote`). Exit status 0 only with zero violations.
+(:func:`pipeline.checker.remote.check_remote`). A worker that exits without being killed is
+restarted and counted (``crashes``). Exit status 0 only with zero violations and no crash.
 """
 
 from __future__ import annotations
@@ -102,6 +103,9 @@ class ChaosFigures(msgspec.Struct, kw_only=True):
     settle_s: float = 0.0
     settled: bool = False
     stop_timeouts: int = 0  # workers that did not stop within 20 s of SIGTERM
+    #: Workers that exited without being killed (restarted at once, as a supervisor would).
+    crashes: int = 0
+    crash_examples: list[str] = msgspec.field(default_factory=list)
     wall_s: float = 0.0
 
     @property
@@ -126,6 +130,7 @@ class _Run:
     bursts: Bursts = field(init=False)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     produced: set[str] = field(default_factory=set)  # command ids acknowledged by the broker
+    down: set[str] = field(default_factory=set)  # workers the driver killed, until restarted
     #: When the workers started (wall clock): a cursor past it completed a pass in the run.
     began: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
@@ -174,10 +179,30 @@ class _Run:
 
     async def _kill(self, proc: WorkerProcess, delay: float) -> None:
         self.progress(f"SIGKILL {proc.name}, restart in {delay:.0f} s")
-        await proc.kill()
-        self.figures.kills += 1
-        await asyncio.sleep(delay)
-        await proc.start()
+        self.down.add(proc.name)
+        try:
+            await proc.kill()
+            self.figures.kills += 1
+            await asyncio.sleep(delay)
+            await proc.start()
+        finally:
+            self.down.discard(proc.name)
+
+    async def watch(self) -> None:
+        """A worker that exits on its own is a finding: note it and restart it."""
+        while True:
+            await asyncio.sleep(0.5)
+            for proc in self.procs:
+                if proc.proc is None or proc.running or proc.name in self.down:
+                    continue
+                code = proc.proc.returncode
+                errors = [ln for ln in proc.tail(200).splitlines() if "Error" in ln][-1:]
+                text = f"{proc.name} exited with {code}: {errors[0][:300] if errors else '?'}"
+                self.progress(f"CRASH {text}; restarting it")
+                self.figures.crashes += 1
+                if len(self.figures.crash_examples) < 5:
+                    self.figures.crash_examples.append(text)
+                await proc.start()
 
     async def _storm(self, step: Step) -> None:
         platform = step.platform or topics.PLATFORMS[0]
@@ -385,8 +410,10 @@ async def _run(
         )
         control = SandboxControl(roots, session)
         run = _Run(minutes, workers, seed, tmp, proxy, control, accounts, config, environ, say)
+        watcher: asyncio.Task[None] | None = None
         try:
             await run.start_workers()
+            watcher = asyncio.create_task(run.watch())
             await control.base_faults()
             say(f"chaos for {minutes:g} min with {workers} workers (seed {seed}), logs in {tmp}")
             t0 = time.monotonic()
@@ -400,6 +427,9 @@ async def _run(
             run.figures.settled = await run.settle(bound)
             run.figures.settle_s = time.monotonic() - settle_began
             polling_ended = dt.datetime.now(dt.UTC)  # cursors do not move after this
+            watcher.cancel()  # from here on the workers are meant to exit
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
             for proc in run.procs:
                 try:
                     await proc.stop(within=20)
@@ -414,6 +444,8 @@ async def _run(
                 polling_ended=polling_ended,
             )
         finally:
+            if watcher is not None:
+                watcher.cancel()
             for task in run.tasks:
                 task.cancel()
             for proc in run.procs:

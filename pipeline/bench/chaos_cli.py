@@ -107,7 +107,8 @@ def _run_chaos(args: argparse.Namespace) -> int:
     if not args.json:
         print(render(figures))
     print(msgspec.json.encode(figures).decode(), flush=True)
-    return 0 if report.ok and figures.settled and not figures.stop_timeouts else 1
+    ok = report.ok and figures.settled and not figures.stop_timeouts and not figures.crashes
+    return 0 if ok else 1
 
 
 def render(f: ChaosFigures) -> str:
@@ -141,10 +142,13 @@ def render(f: ChaosFigures) -> str:
         ("platform writes", str(f.effects)),
         ("settled", f"{'yes' if f.settled else 'NO'} after {f.settle_s:.0f} s"),
         ("SIGTERM ignored > 20 s", str(f.stop_timeouts)),
+        ("workers that exited unkilled", str(f.crashes)),
         ("violations", f"{f.total_violations}: {violations}"),
     ]
     width = max(len(r[0]) for r in rows)
     lines = ["bench chaos"] + [f"  {name:<{width}}  {value}" for name, value in rows]
+    if f.crash_examples:
+        lines += ["  crashes:"] + [f"    {t}" for t in f.crash_examples]
     for kind, texts in sorted(f.examples.items()):
         lines += [f"  {kind}:"] + [f"    {t}" for t in texts]
     return "\n".join(lines)
