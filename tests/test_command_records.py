@@ -15,7 +15,6 @@ import pytest
 
 from pipeline import checker
 from pipeline.broker import EmbeddedBroker
-from pipeline.bus import KafkaEventPublisher
 from pipeline.checkpoints import COMMANDS_STREAM, Checkpoint, MemoryCheckpointStore
 from pipeline.command_records import CommandRecords
 from pipeline.config import RateLimitConfig, RateLimitDefaults
@@ -25,8 +24,8 @@ from pipeline.sandbox import SandboxSettings, serve
 from pipeline.topics import ensure_topics
 from pipeline.up import build_sandboxes, sandbox_config
 from pipeline.worker import Worker, prepare_accounts
-from schemas import Ship, command_attributes, encode_command, to_headers, topics
 from tests.test_carryover import ECARSI, FakeTime, busiest
+from tests.test_role_shares import send_ships, ships
 
 SHARE = 0.2  # ECARSI: 12 of the minute's 60, 200 of the day's 1000 are the commands'
 
@@ -85,6 +84,15 @@ class HeldStore(MemoryCheckpointStore):
         await super().save(checkpoint)
 
 
+def held(clock: FakeTime, failures: int = 0) -> tuple[HeldStore, CommandRecords, RateBudget]:
+    """A store whose saves wait, records over it, and an apply budget attached to them."""
+    store = HeldStore(failures)
+    records = CommandRecords(store, Wall(clock))
+    budget = apply_budget()
+    records.attach("ecarsi", "a", budget)
+    return store, records, budget
+
+
 async def record_of(store: MemoryCheckpointStore, account: str = "a") -> Checkpoint:
     key = f"ecarsi:{account}:{COMMANDS_STREAM}"
     return (await store.load_keys([key]))[key]
@@ -93,10 +101,7 @@ async def record_of(store: MemoryCheckpointStore, account: str = "a") -> Checkpo
 async def test_no_command_request_leaves_before_its_record_is_acknowledged(
     clock: FakeTime,
 ) -> None:
-    store = HeldStore()
-    records = CommandRecords(store, Wall(clock))
-    budget = apply_budget()
-    records.attach("ecarsi", "a", budget)
+    store, _records, budget = held(clock)
     store.release.clear()
     task = asyncio.ensure_future(budget.acquire(Lane.COMMAND))
     await clock.advance(5.0)
@@ -109,10 +114,7 @@ async def test_no_command_request_leaves_before_its_record_is_acknowledged(
 
 
 async def test_requests_granted_during_a_save_share_the_next_one(clock: FakeTime) -> None:
-    store = HeldStore()
-    records = CommandRecords(store, Wall(clock))
-    budget = apply_budget()
-    records.attach("ecarsi", "a", budget)
+    store, _records, budget = held(clock)
     store.release.clear()
     tasks = [asyncio.ensure_future(budget.acquire(Lane.COMMAND)) for _ in range(4)]
     await clock.advance(0.0)
@@ -126,10 +128,7 @@ async def test_requests_granted_during_a_save_share_the_next_one(clock: FakeTime
 
 
 async def test_a_failed_save_is_retried_and_its_request_waits(clock: FakeTime) -> None:
-    store = HeldStore(failures=2)
-    records = CommandRecords(store, Wall(clock))
-    budget = apply_budget()
-    records.attach("ecarsi", "a", budget)
+    store, records, budget = held(clock, failures=2)
     task = asyncio.ensure_future(budget.acquire(Lane.COMMAND))
     await clock.advance(0.2)
     assert not task.done() and records.save_failures == 1
@@ -141,10 +140,7 @@ async def test_a_failed_save_is_retried_and_its_request_waits(clock: FakeTime) -
 async def test_a_cancelled_request_waiting_for_its_record_gives_its_slot_back(
     clock: FakeTime,
 ) -> None:
-    store = HeldStore()
-    records = CommandRecords(store, Wall(clock))
-    budget = apply_budget()
-    records.attach("ecarsi", "a", budget)
+    store, _records, budget = held(clock)
     store.release.clear()
     task = asyncio.ensure_future(budget.acquire(Lane.COMMAND))
     await clock.advance(0.0)
@@ -216,33 +212,6 @@ async def test_a_record_of_another_account_or_its_own_is_not_counted(clock: Fake
 # -- two apply workers, the real broker, a sandbox --------------------------------------------
 
 
-def _ships(box: object, first: int, count: int) -> list[Ship]:
-    world = box.world  # type: ignore[attr-defined]
-    return [
-        Ship(
-            command_id=f"records-{n}",
-            platform="pazarama",
-            account="main",
-            order_id=order.id,
-            issued_at=dt.datetime.now(dt.UTC),
-            carrier="Yurtiçi Kargo",
-            tracking_number=f"TR{n:08d}",
-        )
-        for n, order in enumerate(world.orders[first : first + count], start=first)
-    ]
-
-
-async def _send(bootstrap: str, ships: list[Ship]) -> None:
-    async with KafkaEventPublisher(bootstrap, embedded=True) as pub:
-        for ship in ships:
-            await pub.send_raw(
-                topics.COMMANDS,
-                topics.account_key("pazarama", "main"),
-                encode_command(ship),
-                to_headers(command_attributes(ship)),
-            )
-
-
 async def _until(check: object, within: float) -> None:
     async with asyncio.timeout(within):
         while not check():  # type: ignore[operator]
@@ -277,7 +246,7 @@ async def test_the_next_apply_worker_counts_the_previous_ones_requests() -> None
         first, second = worker(), worker()
         stop = asyncio.Event()
         task = asyncio.create_task(first.run(stop))
-        await _send(broker.bootstrap, _ships(box, 0, 2))
+        await send_ships(broker.bootstrap, ships(box, 2, prefix="records"))
         budget = first.budget("pazarama", "main")
         await _until(lambda: first.commands and sum(first.commands.stats.results.values()) >= 2, 40)
         stop.set()
@@ -288,7 +257,7 @@ async def test_the_next_apply_worker_counts_the_previous_ones_requests() -> None
 
         stop = asyncio.Event()
         task = asyncio.create_task(second.run(stop))
-        await _send(broker.bootstrap, _ships(box, 2, 1))
+        await send_ships(broker.bootstrap, ships(box, 1, first=2, prefix="records"))
         await _until(
             lambda: second.commands and sum(second.commands.stats.results.values()) >= 1, 40
         )

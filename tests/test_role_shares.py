@@ -405,11 +405,12 @@ def test_a_window_too_small_to_share_fails_the_start_with_its_account() -> None:
 # -- two worker roles on one account: the sandbox's request log ---------------------------------
 
 
-def _ships(box: object, count: int) -> list[Ship]:
+def ships(box: object, count: int, *, first: int = 0, prefix: str = "shares") -> list[Ship]:
+    """Pazarama shipments for ``count`` of the sandbox's orders, from the ``first``."""
     world = box.world  # type: ignore[attr-defined]
     return [
         Ship(
-            command_id=f"shares-{n}",
+            command_id=f"{prefix}-{n}",
             platform="pazarama",
             account="main",
             order_id=order.id,
@@ -417,8 +418,19 @@ def _ships(box: object, count: int) -> list[Ship]:
             carrier="Yurtiçi Kargo",
             tracking_number=f"TR{n:08d}",
         )
-        for n, order in enumerate(world.orders[:count])
+        for n, order in enumerate(world.orders[first : first + count], start=first)
     ]
+
+
+async def send_ships(bootstrap: str, commands: list[Ship]) -> None:
+    async with KafkaEventPublisher(bootstrap, embedded=True) as pub:
+        for ship in commands:
+            await pub.send_raw(
+                topics.COMMANDS,
+                topics.account_key("pazarama", "main"),
+                encode_command(ship),
+                to_headers(command_attributes(ship)),
+            )
 
 
 @pytest.mark.timeout(90)
@@ -445,14 +457,7 @@ async def test_a_poll_worker_and_an_apply_worker_on_one_account_stay_within_its_
         )
         box = served[0].sandbox
         await ensure_topics(broker.bootstrap, replication_factor=1)
-        async with KafkaEventPublisher(broker.bootstrap, embedded=True) as pub:
-            for ship in _ships(box, 12):
-                await pub.send_raw(
-                    topics.COMMANDS,
-                    topics.account_key("pazarama", "main"),
-                    encode_command(ship),
-                    to_headers(command_attributes(ship)),
-                )
+        await send_ships(broker.bootstrap, ships(box, 12))
         stop = asyncio.Event()
         async with asyncio.TaskGroup() as group:
             group.create_task(poller.run(stop))

@@ -15,6 +15,7 @@ from aiokafka import TopicPartition
 from pipeline.fleet import PollFleet, account_partition
 from pipeline.worker import run_until_stopped
 from schemas import topics
+from tests.test_apply_takeover import Takeover, takeover  # noqa: F401 - a fixture
 
 
 class _Poller:
@@ -142,48 +143,31 @@ async def test_a_failure_of_the_roles_is_raised() -> None:
         raise AssertionError("not raised")
 
 
-async def test_a_worker_started_while_the_broker_is_away_waits_for_it() -> None:
+async def test_a_worker_started_while_the_broker_is_away_waits_for_it(
+    takeover: Takeover,  # noqa: F811 - the fixture imported above
+) -> None:
     # Found by the chaos run: a worker restarted during a broker cut exited ("cannot reach
     # Kafka"), leaving its share of the fleet to the others until someone restarted it.
-    from pipeline.broker import EmbeddedBroker, find_free_port
-    from pipeline.netproxy import TcpProxy
-    from pipeline.sandbox import SandboxSettings, serve
-    from pipeline.up import build_sandboxes, sandbox_config
-    from pipeline.worker import Worker, prepare_accounts
-
-    [box] = build_sandboxes(["pazarama"], SandboxSettings(seed=5, initial_orders=2))
-    port = find_free_port()
-    async with (
-        TcpProxy("127.0.0.1", port) as proxy,
-        EmbeddedBroker(port=port, advertised_port=proxy.port),
-        serve([box]) as served,
-    ):
-        config, environ = sandbox_config(served, proxy.address)
-
-        def worker() -> Worker:
-            accounts = prepare_accounts(config, environ)
-            roles = frozenset({"apply"})
-            return Worker(config, accounts, bootstrap=proxy.address, embedded=True, roles=roles)
-
-        await proxy.cut()
-        # Told to stop while it waits: it ends at once, having started nothing.
-        stop = asyncio.Event()
-        first = asyncio.create_task(worker().run(stop))
-        await asyncio.sleep(2.0)
-        assert not first.done()
-        stop.set()
-        await asyncio.wait_for(first, 5)
-        # Left to wait: it runs once the broker is back.
-        stop = asyncio.Event()
-        waiting = worker()
-        task = asyncio.create_task(waiting.run(stop))
-        await asyncio.sleep(3.0)
-        assert not task.done() and waiting.commands is None
-        await proxy.restore()
-        async with asyncio.timeout(40):
-            while not (waiting.commands and waiting.commands.assigned_partitions):
-                assert not task.done(), task
-                await asyncio.sleep(0.1)
-        stop.set()
-        await asyncio.wait_for(task, 30)
-        assert waiting.stopped_cleanly
+    proxy, worker = takeover.proxy, takeover.worker
+    await proxy.cut()
+    # Told to stop while it waits: it ends at once, having started nothing.
+    stop = asyncio.Event()
+    first = asyncio.create_task(worker().run(stop))
+    await asyncio.sleep(2.0)
+    assert not first.done()
+    stop.set()
+    await asyncio.wait_for(first, 5)
+    # Left to wait: it runs once the broker is back.
+    stop = asyncio.Event()
+    waiting = worker()
+    task = asyncio.create_task(waiting.run(stop))
+    await asyncio.sleep(3.0)
+    assert not task.done() and waiting.commands is None
+    await proxy.restore()
+    async with asyncio.timeout(40):
+        while not (waiting.commands and waiting.commands.assigned_partitions):
+            assert not task.done(), task
+            await asyncio.sleep(0.1)
+    stop.set()
+    await asyncio.wait_for(task, 30)
+    assert waiting.stopped_cleanly

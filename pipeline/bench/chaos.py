@@ -127,6 +127,7 @@ class _Run:
     progress: Any
     procs: list[WorkerProcess] = field(default_factory=list)
     figures: ChaosFigures = field(init=False)
+    limits: dict[str, Any] = field(init=False)  # per platform, as the workers' budgets see them
     bursts: Bursts = field(init=False)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     produced: set[str] = field(default_factory=set)  # command ids acknowledged by the broker
@@ -139,7 +140,8 @@ class _Run:
         counts: dict[str, int] = {}
         for a in self.accounts:
             counts[a.platform] = counts.get(a.platform, 0) + 1
-        rates = command_rates(_limits(self.workers, self.accounts), counts, self.minutes * 60)
+        self.limits = _limits(self.workers, self.accounts)
+        rates = command_rates(self.limits, counts, self.minutes * 60)
         self.bursts = Bursts(self.accounts, self.seed, rates=rates)
         self.figures.command_rates = {p: round(r, 2) for p, r in sorted(rates.items())}
 
@@ -281,11 +283,10 @@ class _Run:
     def _slow(self) -> set[str]:
         """Accounts planned to poll less often than every 30 s, or with a daily budget (their
         first cycle after a takeover can take minutes, before any interval is planned)."""
-        limits = _limits(self.workers, self.accounts)
         slow = {
             f"{a.platform}:{a.label}"
             for a in self.accounts
-            if any(w.period >= 3600 for w in limits[a.platform].windows)
+            if any(w.period >= 3600 for w in self.limits[a.platform].windows)
         }
         for proc in self.procs:
             slow |= {k for k, every in proc.intervals().items() if every > 30}
