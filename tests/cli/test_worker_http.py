@@ -82,14 +82,16 @@ def test_a_run_worker_serves_health_readiness_and_its_metrics(cli: Any, tmp_path
         assert ctype.startswith("application/json") and json.loads(body)["ready"] is True
 
         def polled(status: int, page: str) -> bool:
+            # Events count as they are published; a cycle counts once its checkpoint is saved,
+            # a little later. Wait for both, or the page may sit between the two.
             events = _sample(page, "pipeline_poll_events_total", account=account)
-            return status == 200 and (events or 0) > 0
+            cycles = _sample(page, "pipeline_poll_cycles_total", account=account)
+            return status == 200 and (events or 0) > 0 and (cycles or 0) >= 1
 
         _, ctype, page = _until(f"{base}/metrics", polled, timeout=45)
         assert ctype.startswith("text/plain") and "version=0.0.4" in ctype
         assert _sample(page, "pipeline_ready") == 1
         assert _sample(page, "pipeline_broker_connected") == 1
-        assert (_sample(page, "pipeline_poll_cycles_total", account=account) or 0) >= 1
         assert _sample(page, "pipeline_poll_interval_seconds", account=account) is not None
         assert (_sample(page, "pipeline_http_requests_total") or 0) > 0
         assert "sandbox-password" not in page
