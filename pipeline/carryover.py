@@ -3,9 +3,10 @@
 Budgets live in a worker's memory. When an account moves (a worker killed and its accounts
 taken over, or a rebalance), the new owner must count what the old one spent in the platform's
 current windows, or it could send a second full window's worth (Web Servis: 25 a minute per
-shop; E-Çarşı: 1000 a day per token). So every poll checkpoint carries a
-:class:`RequestRecord`: the account's requests of the last longest window, bucketed, and a
-*lease*.
+shop; E-Çarşı: 1000 a day per token). So the poller keeps a :class:`RequestRecord` under the
+key ``platform:account:polls`` of ``_pipeline.checkpoints``: the account's requests of the last
+longest window, bucketed, and a *lease*. (Versions before that key put the record inside every
+stream checkpoint; a reader takes the newest record of either kind.)
 
 **Writer's promise.** A poller sends no poll request before it has saved a record, and none at
 or after ``at + lease`` unless it saved a newer one first (the budget's ``poll_gate`` renews the
@@ -26,7 +27,7 @@ another budget:
   out from, and each process keeps within its own part of it (``rate_limit.processes_per_ip``)
   whatever accounts it owns, so the old owner's requests are counted where they were sent.
 
-**Without a record** (a checkpoint written before records existed) nothing is known: one full
+**Without a record** (only checkpoints written before records existed) nothing is known: one full
 shortest window is counted now, i.e. the first poll request waits out one shortest window, and a
 longer window is charged that many requests. Not a proof for a longer window whose earlier use
 is unknown (E-Çarşı's day); it is the one-off cost of an upgrade.

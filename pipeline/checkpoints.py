@@ -10,17 +10,23 @@ A checkpoint is written only after every event up to it was acknowledged by the 
 * ``malformed`` — records the platform returned that could not be mapped, retried by id on
   every sweep until they map (nothing is silently dropped);
 * ``platform_state`` — small per-platform memory the API cannot give back (Softtr's statuses);
-* ``requests`` — the account's recent requests and the writer's lease
-  (:class:`~pipeline.carryover.RequestRecord`), so the next owner counts them in its rate
-  budget. Absent in checkpoints written before it existed (they still load: ``None``).
+* ``requests`` — only in *request records* (below), and in stream checkpoints written by
+  versions before them (still read: the newest record of an account is the one that counts).
 
-The apply role keeps its command-lane request records here too, keyed
-``platform:account:commands`` (:data:`COMMANDS_STREAM`, :mod:`pipeline.command_records`): only
-``requests`` means anything in them, and readers of poll progress skip them.
+*Request records* are checkpoints too, under keys of their own, in which only ``requests``
+(:class:`~pipeline.carryover.RequestRecord`: the account's recent requests and the writer's
+lease) means anything; readers of poll progress skip them (:data:`RECORD_STREAMS`):
 
-Besides the end of every pass, a poller saves *progress* while a long pass runs (fingerprints of
-records whose events are acknowledged, never the cursor) and before its lease on the request
-record runs out.
+* ``platform:account:polls`` (:data:`POLLS_STREAM`): the poll role's, renewed before its lease
+  runs out while poll requests go out, so the next owner counts them in its rate budget;
+* ``platform:account:commands`` (:data:`COMMANDS_STREAM`, :mod:`pipeline.command_records`): the
+  apply role's command lane.
+
+A stream checkpoint is saved at the end of a pass when what it remembers changed (fingerprints,
+malformed ids, platform state); when only the cursor or the sweep time moved, at most every
+``PollSettings.checkpoint_every`` (a new owner then re-reads a little more, which publishes
+nothing: the fingerprints are the saved ones); and when a poller stops. While a long pass runs it
+saves *progress* (fingerprints of records whose events are acknowledged, never the cursor).
 
 Encoded with msgspec JSON and gzip-compressed by the producer; fingerprints older than the
 account's horizon and in a terminal state are pruned so the record stays small.
@@ -94,6 +100,10 @@ class Checkpoint(msgspec.Struct, kw_only=True):
 #: checkpoints too, though their ``cursor`` is only the record's time -- readers of poll
 #: progress skip them.
 COMMANDS_STREAM = "commands"
+#: The key suffix of the poll role's request records (pipeline.poller, pipeline.carryover).
+POLLS_STREAM = "polls"
+#: Keys that hold request records, not poll progress.
+RECORD_STREAMS = frozenset({COMMANDS_STREAM, POLLS_STREAM})
 
 
 def checkpoint_key(platform: str, account: str, stream: str) -> str:

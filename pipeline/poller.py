@@ -15,10 +15,13 @@ Each cycle, for every stream the platform offers (orders, refunds, cancellations
    During a long pass (a backfill) *progress* is saved too, at most every ``progress_every``
    seconds and only when something changed: the fingerprints of records whose events were
    acknowledged, never the cursor — a worker killed again and again still gets through.
-5. **rate budget across owners** (:mod:`pipeline.carryover`): every checkpoint carries the
-   account's recent requests and a lease; no poll request leaves without a lease in force
-   (renewed by the budget's ``poll_gate``), and a poller that takes an account over seeds its
-   budget from the newest record before its first request.
+   A checkpoint in which only the cursor or the sweep time moved is saved at most every
+   ``checkpoint_every`` (and when the poller stops): a new owner then re-reads a little more,
+   which publishes nothing, instead of every idle cycle rewriting every stream's fingerprints.
+5. **rate budget across owners** (:mod:`pipeline.carryover`): a small request record under
+   ``platform:account:polls`` carries the account's recent requests and a lease; no poll
+   request leaves without a lease in force (renewed by the budget's ``poll_gate``), and a poller
+   that takes an account over seeds its budget from the newest record before its first request.
 
 When the broker is unreachable the poller stops fetching and retries the *same* events with
 backoff (no unbounded buffering); platform errors back off too; nothing kills the loop.
@@ -32,7 +35,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +46,7 @@ from pipeline import cadence, carryover
 from pipeline.adapter import Malformed, PlatformClient
 from pipeline.changes import Record, detect, record_id
 from pipeline.checkpoints import (
+    POLLS_STREAM,
     Checkpoint,
     CheckpointStore,
     Fingerprint,
@@ -107,7 +110,24 @@ class PollSettings:
     lease: float = 10.0
     stop_grace: float = 5.0  # a cycle running when asked to stop may finish within this
     refresh_checkpoint: dt.timedelta = dt.timedelta(minutes=5)
+    #: A checkpoint in which only the cursor or the sweep time moved is saved at most this often
+    #: (what a new owner may re-read; ``pipeline status`` shows a cursor up to this old).
+    checkpoint_every: dt.timedelta = dt.timedelta(seconds=60)
     platform_backoff: tuple[float, float] = (5.0, 600.0)
+
+
+#: The cursor of the checkpoint copy whose digest says whether anything but the times changed.
+_NO_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _Saved:
+    """What the last save of a stream's checkpoint held, and when it was made."""
+
+    digest: bytes
+    cursor: dt.datetime
+    swept_at: dt.datetime | None
+    at: dt.datetime
 
 
 @dataclass(slots=True)
@@ -160,7 +180,7 @@ class AccountPoller:
         self._unmapped: set[str] = set()
         #: When each stream's last recent loop began reading (its ``now``).
         self._recent_at: dict[str, dt.datetime] = {}
-        self._saved: dict[str, tuple[bytes, dt.datetime]] = {}
+        self._saved: dict[str, _Saved] = {}
         self._stream: str | None = None  # the stream a pass is reading now
         self._lease_until: dt.datetime | None = None
         self._lease_lock = asyncio.Lock()
@@ -191,8 +211,12 @@ class AccountPoller:
         state = self.checkpoints[self.streams[0]].platform_state if self.streams else {}
         if state and self._stateful is not None:
             self._stateful.restore_platform_state(dict(state))
-        # The previous owner's requests count before ours (pipeline.carryover). No checkpoint
-        # at all: a new account, or an owner that died before its first save -- which it makes
+        polls = await self.store.load(self._record_key)
+        if polls is not None:
+            found.append(polls)
+        # The previous owner's requests count before ours (pipeline.carryover): the newest record,
+        # the polls key's (stream checkpoints of older versions carry one too). No checkpoint at
+        # all: a new account, or an owner that died before its first save -- which it makes
         # before its first request.
         records = [cp.requests for cp in found if cp.requests is not None]
         if found:
@@ -208,13 +232,32 @@ class AccountPoller:
         self._lease_until = None
         self.budget.poll_gate = self._renew_lease
 
+    @property
+    def _record_key(self) -> str:
+        return checkpoint_key(self.client.platform, self.client.account, POLLS_STREAM)
+
     async def _renew_lease(self) -> None:
         """The budget's poll gate: save a request record unless the lease has half its time left."""
         if self._lease_fresh() or not self.checkpoints:
             return
         async with self._lease_lock:
             if not self._lease_fresh():
-                await self._checkpoint(self._stream or self.streams[0], force=True)
+                await self._save_request_record()
+
+    async def _save_request_record(self) -> None:
+        """Save the account's poll requests of its longest window under ``platform:account:polls``
+        with a new lease (pipeline.carryover); retried while the broker is away."""
+        now = self.clock.now()
+        record = Checkpoint(
+            platform=self.client.platform,
+            account=self.client.account,
+            stream=POLLS_STREAM,
+            cursor=now,
+            written_at=now,
+            requests=carryover.record(self.budget, at=now, lease=self.settings.lease),
+        )
+        if await self._save(record):
+            self._lease_until = now + dt.timedelta(seconds=self.settings.lease)
 
     def _lease_fresh(self) -> bool:
         left = self.settings.lease / 2
@@ -230,7 +273,7 @@ class AccountPoller:
         before = self.budget.usage().poll.acquired
         sent = 0
         for stream in self.streams:
-            sent += await self._recent(stream)
+            sent += await self._recent(stream, sweep_follows=sweep)
         recent_requests = self.budget.usage().poll.acquired - before
         # The first cycle of a poller catches up (a backfill of the horizon, or the time it was
         # away): its cost says nothing about the steady state the cadence is planned for.
@@ -273,7 +316,7 @@ class AccountPoller:
             return self.client.fetch_refunds(start, end)
         return self.client.fetch_cancellations(start, end)
 
-    async def _recent(self, stream: str) -> int:
+    async def _recent(self, stream: str, *, sweep_follows: bool = False) -> int:
         cp = self.checkpoints[stream]
         now = self.clock.now()
         end = now - self.settings.settle
@@ -292,7 +335,8 @@ class AccountPoller:
             # for the sweeps, which may be many minutes away on a daily budget.
             sent += await self._process(stream, self._reread(failed), now)
         cp.cursor = max(cp.cursor, end)
-        await self._checkpoint(stream)
+        # Only the cursor moved and this cycle's sweep saves next: one save for both times.
+        await self._checkpoint(stream, times_later=sweep_follows)
         return sent
 
     async def _sweep(self, stream: str) -> int:
@@ -396,16 +440,17 @@ class AccountPoller:
                 # Every record seen so far has its events acknowledged: they may be saved.
                 cp.fingerprints.update(updates)
                 updates.clear()
-                await self._progress(stream)
+                await self._progress(stream, since=now)
         sent += await self._publish(pending, cp)
         cp.fingerprints.update(updates)
         return sent
 
-    async def _progress(self, stream: str) -> None:
-        """Save the stream's acknowledged state if the last save is ``progress_every`` old."""
+    async def _progress(self, stream: str, *, since: dt.datetime) -> None:
+        """Save the stream's acknowledged state if the last save, or else the pass (begun at
+        ``since``), is ``progress_every`` old: a short pass saves at its end only."""
         last = self._saved.get(stream)
-        age = (self.clock.now() - last[1]).total_seconds() if last else math.inf
-        if age >= self.settings.progress_every:
+        begun = since if last is None else max(since, last.at)
+        if (self.clock.now() - begun).total_seconds() >= self.settings.progress_every:
             await self._checkpoint(stream)
 
     async def _publish(self, pending: list[tuple[AnyEvent, str]], cp: Checkpoint) -> int:
@@ -456,22 +501,48 @@ class AccountPoller:
                 )
         return sent
 
-    async def _checkpoint(self, stream: str, *, force: bool = False) -> None:
+    async def _checkpoint(
+        self, stream: str, *, flush: bool = False, times_later: bool = False
+    ) -> None:
+        """Save the stream's checkpoint if it is due (module docstring, 4.); ``flush``: whenever
+        it differs from the last one saved (the poller stops); ``times_later``: not if only the
+        times moved (a save follows in this cycle)."""
         cp = self.checkpoints[stream]
         if self._stateful is not None:
             cp.platform_state = self._stateful.platform_state()
-        # Unchanged state is not written again more than every ``refresh_checkpoint`` (a
-        # broker that never compacts, like Tansu, keeps every record; a fresh ``written_at``
-        # now and then still shows the account is alive) -- unless the lease needs renewing.
         now = self.clock.now()
-        bare = msgspec.structs.replace(cp, written_at=None, requests=None)
-        digest = hashlib.blake2b(encode_checkpoint(bare), digest_size=16).digest()
+        # What the checkpoint remembers, without the times that move every cycle (the cursor and
+        # the sweep time) or every save; the request record has a key of its own.
+        kept = msgspec.structs.replace(
+            cp, cursor=_NO_TIME, swept_at=None, written_at=None, requests=None
+        )
+        digest = hashlib.blake2b(encode_checkpoint(kept), digest_size=16).digest()
         last = self._saved.get(stream)
-        unchanged = last and last[0] == digest and now - last[1] < self.settings.refresh_checkpoint
-        if unchanged and not force:
-            return
+        if last is not None and last.digest == digest:
+            moved = (cp.cursor, cp.swept_at) != (last.cursor, last.swept_at)
+            if (flush and not moved) or (moved and times_later):
+                return
+            # Unchanged, not written again more than every ``refresh_checkpoint`` (a broker that
+            # never compacts, like Tansu, keeps every record; a fresh ``written_at`` now and then
+            # still shows the account is alive); only the times moved: every ``checkpoint_every``
+            # -- except in a poller's first cycle, which shows a new owner's progress at once.
+            due = self.settings.checkpoint_every if moved else self.settings.refresh_checkpoint
+            if moved and self.stats.cycles == 0:
+                due = dt.timedelta(0)
+            if not flush and now - last.at < due:
+                return
         cp.written_at = now
-        cp.requests = carryover.record(self.budget, at=now, lease=self.settings.lease)
+        cp.requests = None
+        if await self._save(cp):
+            self._saved[stream] = _Saved(digest, cp.cursor, cp.swept_at, now)
+
+    async def flush(self) -> None:
+        """Save every stream whose checkpoint moved since its last save (on stop or release)."""
+        for stream in self.checkpoints:
+            await self._checkpoint(stream, flush=True)
+
+    async def _save(self, cp: Checkpoint) -> bool:
+        """Save ``cp``, retrying while the broker is away; False if the topic refuses it."""
         delay, cap = self.settings.broker_backoff
         while True:
             try:
@@ -487,7 +558,7 @@ class AccountPoller:
                     len(cp.fingerprints),
                     self.stats.last_error,
                 )
-                return
+                return False
             except BrokerError as exc:
                 self.stats.broker_errors += 1
                 self.stats.last_error = mask_text(str(exc))
@@ -503,9 +574,7 @@ class AccountPoller:
                 await self.clock.sleep(delay)
                 delay = min(cap, delay * 2)
             else:
-                self._saved[stream] = (digest, now)
-                self._lease_until = now + dt.timedelta(seconds=self.settings.lease)
-                return
+                return True
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -513,6 +582,12 @@ class AccountPoller:
         """Cycle until ``stop`` is set; errors back off, never end the loop."""
         try:
             await self._run(stop)
+            if self.checkpoints:
+                # What the last cycles moved but did not save yet (``checkpoint_every``), within
+                # the stop grace; a broker away: the next owner re-reads a little more.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.settings.stop_grace):
+                        await self.flush()
         finally:
             if self.budget.poll_gate == self._renew_lease:
                 self.budget.poll_gate = None

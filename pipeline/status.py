@@ -50,7 +50,7 @@ from pipeline.bus import (
     as_config,
     consumer_kwargs,
 )
-from pipeline.checkpoints import COMMANDS_STREAM, KafkaCheckpointStore
+from pipeline.checkpoints import RECORD_STREAMS, KafkaCheckpointStore
 from pipeline.command_consumer import RawSender
 from pipeline.config import KafkaConfig
 from pipeline.errors import PipelineError
@@ -356,7 +356,7 @@ async def _checkpoints(
     finally:
         await publisher.aclose()
     for key, cp in loaded.items():
-        if cp.stream == COMMANDS_STREAM:  # the apply role's request records: no cursor
+        if cp.stream in RECORD_STREAMS:  # request records: no cursor
             continue
         written = cp.written_at
         status.checkpoints.append(

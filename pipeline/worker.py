@@ -29,7 +29,7 @@ from pipeline import platforms
 from pipeline.adapter import PlatformClient
 from pipeline.applier import AccountApplier
 from pipeline.bus import KafkaEventPublisher, consumer_kwargs
-from pipeline.checkpoints import Checkpoint, KafkaCheckpointStore, checkpoint_key
+from pipeline.checkpoints import POLLS_STREAM, Checkpoint, KafkaCheckpointStore, checkpoint_key
 from pipeline.clock import Clock, SystemClock
 from pipeline.command_consumer import CommandConsumer, read_result_ids
 from pipeline.command_records import CommandRecords
@@ -114,7 +114,8 @@ class TakeoverLoads:
     once, since another worker owns them and its later saves would go unseen.
     """
 
-    STREAMS = ("orders", "refunds", "cancellations")
+    #: Every key a poller loads: its streams' checkpoints and its request record.
+    STREAMS = ("orders", "refunds", "cancellations", POLLS_STREAM)
 
     def __init__(self, store: KafkaCheckpointStore) -> None:
         self.store = store

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pipeline import platforms
+from pipeline import carryover, platforms
 from pipeline.checkpoints import MemoryCheckpointStore
 from pipeline.clock import ManualClock
 from pipeline.errors import BrokerError
@@ -193,12 +193,12 @@ async def test_a_crash_before_the_checkpoint_repeats_with_identical_ids(pazarama
         await poller.cycle()
     first = list(pazarama.publisher.events)
     assert 0 < len(first) < 30
-    # Saved once, before the first request (the request record's lease): the cursor did not
-    # move and no fingerprint is kept (the clock stood still: no progress save was due).
+    # Saved once, before the first request: the request record (its lease). No checkpoint of
+    # the stream: the pass did not end, and the clock stood still (no progress save was due).
     assert pazarama.store.saves == 1
-    (saved,) = [await pazarama.store.load(k) for k in pazarama.store.saved if k.endswith("orders")]
-    assert saved is not None and saved.cursor == poller.checkpoints["orders"].cursor
-    assert saved.fingerprints == {} and saved.requests is not None
+    assert list(pazarama.store.saved) == ["pazarama:main:polls"]
+    record = await pazarama.store.load("pazarama:main:polls")
+    assert record is not None and record.requests is not None and record.fingerprints == {}
     pazarama.publisher.crash_after = None
     await pazarama.poller(publish_chunk=10).cycle()  # the restarted worker
     ids = [e.id for e in pazarama.publisher.events]
@@ -297,6 +297,86 @@ async def test_unchanged_checkpoints_are_not_rewritten_every_cycle(pazarama: Rig
     assert pazarama.store.saves > saves
 
 
+async def _stored(rig: Rig, stream: str) -> Any:
+    saved = await rig.store.load(f"pazarama:main:{stream}")
+    assert saved is not None
+    return saved
+
+
+async def test_idle_cycles_save_the_moving_cursor_only_every_checkpoint_every(
+    pazarama: Rig,
+) -> None:
+    poller = pazarama.poller(checkpoint_every=dt.timedelta(seconds=60))
+    await poller.cycle(sweep=True)
+    first = (await _stored(pazarama, "orders")).cursor
+    keys = {k: 0 for k in pazarama.store.saved}
+    counted = pazarama.store.save
+
+    async def count(cp: Any) -> None:
+        keys[cp.key] = keys.get(cp.key, 0) + 1
+        await counted(cp)
+
+    pazarama.store.save = count  # type: ignore[method-assign]
+    for _ in range(2):  # 40 s of idle cycles: the cursors move, nothing else does
+        pazarama.clock.advance(20)
+        await poller.cycle(sweep=True)
+    # Only the request record was written (its 10 s lease ran out before each cycle's requests).
+    assert {k for k, n in keys.items() if n} == {"pazarama:main:polls"}
+    assert keys["pazarama:main:polls"] == 2
+    assert (await _stored(pazarama, "orders")).cursor == first < poller.checkpoints["orders"].cursor
+    pazarama.clock.advance(20)  # 60 s since the streams were saved
+    await poller.cycle(sweep=True)
+    for stream in poller.streams:
+        saved = await _stored(pazarama, stream)
+        assert saved.cursor == poller.checkpoints[stream].cursor
+        assert saved.swept_at == poller.checkpoints[stream].swept_at
+        assert saved.requests is None  # the request record has its own key
+    assert keys["pazarama:main:orders"] == 1  # the recent loop's and the sweep's in one save
+
+
+async def test_a_change_is_saved_at_once_whatever_checkpoint_every(pazarama: Rig) -> None:
+    poller = pazarama.poller(checkpoint_every=dt.timedelta(hours=1))
+    await poller.cycle()
+    pazarama.clock.advance(20)
+    fresh = pazarama.sandbox.world.spawn(1)
+    await poller.cycle()
+    saved = await _stored(pazarama, "orders")
+    assert {o.id for o in fresh} <= set(saved.fingerprints)
+    assert saved.cursor == poller.checkpoints["orders"].cursor
+
+
+async def test_a_stopping_poller_saves_the_cursor_its_idle_cycles_moved(pazarama: Rig) -> None:
+    poller = pazarama.poller(checkpoint_every=dt.timedelta(hours=1))
+    await poller.cycle()
+    pazarama.clock.advance(20)
+    await poller.cycle()
+    assert (await _stored(pazarama, "orders")).cursor < poller.checkpoints["orders"].cursor
+    stop = asyncio.Event()
+    stop.set()  # run() starts no cycle, and saves what the last ones moved
+    await poller.run(stop)
+    assert (await _stored(pazarama, "orders")).cursor == poller.checkpoints["orders"].cursor
+    saves = pazarama.store.saves
+    await poller.flush()  # nothing moved since: nothing written
+    assert pazarama.store.saves == saves
+
+
+async def test_a_request_record_in_a_stream_checkpoint_of_an_older_version_still_counts(
+    pazarama: Rig,
+) -> None:
+    limit = RateLimit.from_config(per_minute=1000)
+    old = pazarama.poller(budget=RateBudget(limit))
+    await old.cycle()
+    made = len(old.budget.recent())
+    # What a version before the polls key saved: the record inside the orders checkpoint.
+    orders = await _stored(pazarama, "orders")
+    orders.requests = carryover.record(old.budget, at=pazarama.clock.now(), lease=10.0)
+    del pazarama.store.saved["pazarama:main:polls"]
+    await pazarama.store.save(orders)
+    new = pazarama.poller(budget=RateBudget(limit))
+    await new.load()
+    assert new.seeded >= made > 0
+
+
 async def test_a_backfill_killed_after_acknowledged_chunks_resumes_after_them(
     pazarama: Rig,
 ) -> None:
@@ -321,8 +401,9 @@ async def test_progress_is_saved_no_more_often_than_progress_every(pazarama: Rig
     pazarama.publisher.crash_after = 25
     with pytest.raises(RuntimeError):
         await poller.cycle()
-    saved = await pazarama.store.load("pazarama:main:orders")
-    assert saved is not None and saved.fingerprints == {}  # only the lease's save, at the start
+    # Two chunks acknowledged, but the pass was younger than progress_every: nothing saved.
+    assert await pazarama.store.load("pazarama:main:orders") is None
+    assert list(pazarama.store.saved) == ["pazarama:main:polls"]  # the request record only
 
 
 def _watched(rig: Rig, paths: list[list[str]]) -> Any:

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from pipeline.bus import as_config, consumer_kwargs
-from pipeline.checkpoints import COMMANDS_STREAM, Checkpoint, KafkaCheckpointStore
+from pipeline.checkpoints import RECORD_STREAMS, Checkpoint, KafkaCheckpointStore
 from pipeline.config import KafkaConfig
 from pipeline.errors import BrokerError
 from schemas import topics
@@ -141,5 +141,5 @@ async def read_observations(
     return {
         (c.platform, c.account, c.stream): observation_of(c)
         for c in found.values()
-        if c.stream != COMMANDS_STREAM  # the apply role's request records: no poll progress
+        if c.stream not in RECORD_STREAMS  # request records: no poll progress
     }
