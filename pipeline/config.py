@@ -135,11 +135,21 @@ class HttpConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     connections_per_host: int = 10
 
 
+class PollConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[poll]``: how the poll role keeps its checkpoints."""
+
+    #: A checkpoint whose only change is its cursor or sweep time (an idle cycle) is saved at
+    #: most this often, and when a poller stops (like Kafka Connect's offset.flush.interval.ms);
+    #: ``"0s"``: every cycle. A change of what it remembers is always saved at once.
+    checkpoint_every: str = "60s"
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     kafka: KafkaConfig = msgspec.field(default_factory=KafkaConfig)
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     rate_limit: RateLimitDefaults = msgspec.field(default_factory=RateLimitDefaults)
+    poll: PollConfig = msgspec.field(default_factory=PollConfig)
     accounts: list[AccountConfig] = msgspec.field(default_factory=list)
 
 
@@ -170,6 +180,7 @@ def parse_config(
         raise ConfigError(f"{source}: {message}", path=path) from None
     except msgspec.DecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    parse_duration(config.poll.checkpoint_every, path="poll.checkpoint_every")
     seen: set[str] = set()
     for i, acc in enumerate(config.accounts):
         where = f"accounts[{i}]"

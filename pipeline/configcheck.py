@@ -40,7 +40,7 @@ from typing import Any, Final, Literal, TextIO
 import msgspec
 from msgspec import inspect as mi
 
-from pipeline.config import AccountConfig, Config, SecretRef, parse_config
+from pipeline.config import AccountConfig, Config, PollConfig, SecretRef, parse_config
 from pipeline.config import parse_duration as _parse_duration
 from pipeline.errors import ConfigError
 from pipeline.ratelimit import DEFAULT_LIMITS, RateLimit, RateLimiterRegistry
@@ -73,6 +73,7 @@ _OVERRIDE_PREFIXES: Final = ("PIPELINE_KAFKA_", "PIPELINE_METRICS_")
 #: String fields that hold durations (``"30s"``, ``"30d"``), per Struct.
 DURATIONS: Final[Mapping[type, frozenset[str]]] = {
     AccountConfig: frozenset({"horizon", "poll_interval"}),
+    PollConfig: frozenset({"checkpoint_every"}),
 }
 _SSL_PROTOCOLS: Final = frozenset({"SSL", "SASL_SSL"})
 _SASL_PROTOCOLS: Final = frozenset({"SASL_PLAINTEXT", "SASL_SSL"})

@@ -348,7 +348,10 @@ class Worker:
                 store=store,
                 budget=self.budget(platform, account),
                 clock=self.clock,
-                settings=PollSettings(horizon=parse_duration(acc.config.horizon)),
+                settings=PollSettings(
+                    horizon=parse_duration(acc.config.horizon),
+                    checkpoint_every=parse_duration(self.config.poll.checkpoint_every),
+                ),
                 floor=floor,
             )
 

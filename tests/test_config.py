@@ -45,6 +45,12 @@ def test_kafka_bootstrap_is_optional() -> None:
     assert parse_config("", platforms=PLATFORMS).kafka.bootstrap is None
 
 
+def test_poll_checkpoint_every_defaults_to_a_minute() -> None:
+    assert parse_config("", platforms=PLATFORMS).poll.checkpoint_every == "60s"
+    cfg = parse_config('[poll]\ncheckpoint_every = "0s"', platforms=PLATFORMS)
+    assert parse_duration(cfg.poll.checkpoint_every) == dt.timedelta(0)
+
+
 @pytest.mark.parametrize(
     ("edit", "path", "message"),
     [
@@ -58,6 +64,12 @@ def test_kafka_bootstrap_is_optional() -> None:
             "per_minit",
         ),
         (("[kafka]", "[kafka]\nacks = 1"), "kafka", "acks"),
+        (
+            ("[kafka]", '[poll]\ncheckpoint_every = "1 min"\n[kafka]'),
+            "poll.checkpoint_every",
+            "1 min",
+        ),
+        (("[kafka]", '[poll]\ncheckpoint_evry = "1m"\n[kafka]'), "poll", "checkpoint_evry"),
     ],
 )
 def test_errors_name_the_path(edit: tuple[str, str], path: str, message: str) -> None:

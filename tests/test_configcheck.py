@@ -32,6 +32,9 @@ bootstrap = "127.0.0.1:9092"
 [metrics]
 port = 9500
 
+[poll]
+checkpoint_every = "2m"
+
 [[accounts]]
 platform = "pazarama"
 account = "main"
@@ -57,6 +60,9 @@ total_timeout = "30s"                        # http.total_timeout
 
 [metrics]
 port = 70000                                 # metrics.port
+
+[poll]
+checkpoint_every = "a minute"                # poll.checkpoint_every
 
 [[accounts]]
 platform = "trendyol"                        # accounts[0].platform

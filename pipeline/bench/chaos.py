@@ -35,6 +35,7 @@ from pipeline.broker import EmbeddedBroker, find_free_port
 from pipeline.checker import read_observations, read_topics
 from pipeline.checker.remote import Audit, check_remote
 from pipeline.checker.report import Report
+from pipeline.config import PollConfig, parse_duration
 from pipeline.netproxy import TcpProxy
 from pipeline.ratelimit import DEFAULT_COMMANDS_SHARE, RateLimiterRegistry
 from pipeline.testbed import (
@@ -52,6 +53,8 @@ __all__ = ["ChaosFigures", "run_chaos"]
 #: A pass that began when the workers started has a cursor a settle delay before it; an account
 #: that never completed one still has its initial cursor, a whole horizon (days) back.
 FIRST_PASS_SLACK = dt.timedelta(minutes=5)
+#: Seconds until an idle stream's moved cursor is saved (the workers run the default).
+_CHECKPOINT_EVERY = parse_duration(PollConfig().checkpoint_every).total_seconds()
 
 #: The commands share of the accounts that write a lot (``rate_limit.commands_share``):
 #: Pazarama's 60 a minute leave its commands 12 at the default 0.2, three shipments a minute.
@@ -424,7 +427,8 @@ async def _run(
             await asyncio.sleep(max(0.0, t0 + minutes * 60 - time.monotonic()))
             say("settling: faults off, broker up, every worker running")
             settle_began = time.monotonic()
-            bound = max(45.0, minutes * 12)
+            # An idle stream's cursor reaches its checkpoint within ``checkpoint_every``.
+            bound = max(45.0, minutes * 12) + _CHECKPOINT_EVERY
             run.figures.settled = await run.settle(bound)
             run.figures.settle_s = time.monotonic() - settle_began
             polling_ended = dt.datetime.now(dt.UTC)  # cursors do not move after this
