@@ -224,9 +224,11 @@ class KafkaCheckpointStore:
         self._reading = asyncio.Lock()
         self._cache: dict[str, bytes | None] = {}
         self._partitioner = DefaultPartitioner()
-        #: Records read by loads (a measure of the scan cost), saves and loads served by cache.
+        #: Records read by loads (a measure of the scan cost), saves (and their value bytes,
+        #: before compression) and loads served by cache.
         self.records_scanned = 0
         self.saves = 0
+        self.bytes_saved = 0
         self.cache_hits = 0
 
     async def __aenter__(self) -> Self:
@@ -269,6 +271,7 @@ class KafkaCheckpointStore:
             raise
         self._cache[key] = raw
         self.saves += 1
+        self.bytes_saved += len(raw)
 
     async def load(self, key: str, *, cached: bool = True) -> Checkpoint | None:
         """The newest checkpoint of ``key``, or ``None`` if it never had one."""

@@ -124,6 +124,20 @@ def worker_collector(worker: Worker) -> Collector:
         )
         if worker.commands is not None:
             _commands(reg, worker.commands)
+        saves = reg.counter(
+            "pipeline_checkpoint_saves_total",
+            "Records acknowledged on _pipeline.checkpoints (poll: stream checkpoints and request "
+            "records; apply: command request records).",
+            ("role",),
+        )
+        saved = reg.counter(
+            "pipeline_checkpoint_bytes_total",
+            "Value bytes of those records, before compression.",
+            ("role",),
+        )
+        for role, store in sorted(worker.checkpoint_stores.items()):
+            saves.labels(role=role).inc(store.saves)
+            saved.labels(role=role).inc(store.bytes_saved)
         batches = reg.counter(
             "pipeline_applier_http_batches_total",
             "Platform write calls made by the appliers (one batch of commands each).",

@@ -198,6 +198,8 @@ class Worker:
                     raise ConfigError(str(exc), path=f"accounts[{i}].rate_limit") from None
         self.clients: dict[str, PlatformClient] = {}
         self.fleet: PollFleet | None = None
+        #: The checkpoint stores in use, by role (``poll``; ``apply``: the command records).
+        self.checkpoint_stores: dict[str, KafkaCheckpointStore] = {}
         self.commands: CommandConsumer | None = None
         self.appliers: dict[str, AccountApplier] = {}
         self.publisher: KafkaEventPublisher | None = None  # while run() runs: for /readyz
@@ -304,6 +306,8 @@ class Worker:
             self.publisher = pub
             store = KafkaCheckpointStore(kafka, bootstrap=self.bootstrap, embedded=self.embedded)
             records_store: KafkaCheckpointStore | None = None
+            if "poll" in self.roles:
+                self.checkpoint_stores["poll"] = store
             try:
                 async with asyncio.TaskGroup() as group:
                     if "poll" in self.roles:
@@ -316,6 +320,7 @@ class Worker:
                                 kafka, bootstrap=self.bootstrap, embedded=self.embedded
                             )
                             self.command_records = CommandRecords(records_store, self.clock)
+                            self.checkpoint_stores["apply"] = records_store
                         self.commands = self._command_consumer(http, pub)
                         with command_work():  # ... and of this one a command's
                             group.create_task(self.commands.run(stop))

@@ -67,6 +67,9 @@ def test_the_worker_was_measured_while_polling_every_account(report: FleetReport
     # The planned cadence respects the configured floor.
     assert 2.0 <= report.planned_interval_p50_s <= report.planned_interval_p99_s
     assert report.http_non_2xx == 0 and report.sandbox_refusals == {}
+    # Request records at least (a lease per cycle at a 2 s floor), never more than a few a poll.
+    assert 0 < report.checkpoints_per_s <= 8 * report.polls_per_s
+    assert report.checkpoint_kb_per_s > 0
 
 
 def test_the_json_line_and_the_table_carry_the_issue_figures(report: FleetReport) -> None:

@@ -210,6 +210,8 @@ async def _measure(
         return m1.total(name, **where) - m0.total(name, **where)
 
     polls = delta("pipeline_poll_cycles_total")
+    checkpoints = delta("pipeline_checkpoint_saves_total")
+    checkpoint_bytes = delta("pipeline_checkpoint_bytes_total")
     requests = delta("pipeline_http_requests_total")
     ok = _ok_requests(m1) - _ok_requests(m0)
     kinds = {labels.get("type", "?") for labels, _ in m1.samples.get(_EVENTS, [])}
@@ -237,6 +239,8 @@ async def _measure(
         requests_per_s=round(requests / seconds, 2),
         requests_per_poll=round(requests / polls, 2) if polls else math.nan,
         http_non_2xx=int(requests - ok),
+        checkpoints_per_s=round(checkpoints / seconds, 2),
+        checkpoint_kb_per_s=round(checkpoint_bytes / seconds / 1000, 1),
         planned_interval_p50_s=_r(percentile(intervals, 50), 1),
         planned_interval_p99_s=_r(percentile(intervals, 99), 1),
         planned_interval_max_s=_r(max(intervals, default=math.nan), 1),

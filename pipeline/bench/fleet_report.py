@@ -32,6 +32,8 @@ class FleetReport(msgspec.Struct, frozen=True, kw_only=True):
     requests_per_s: float
     requests_per_poll: float
     http_non_2xx: int
+    checkpoints_per_s: float  # records written to _pipeline.checkpoints
+    checkpoint_kb_per_s: float  # their value bytes, before compression
     planned_interval_p50_s: float
     planned_interval_p99_s: float
     planned_interval_max_s: float
@@ -92,6 +94,12 @@ def render_table(r: FleetReport) -> str:
             _num(r.requests_per_s, "", 2),
             f"{_num(r.requests_per_poll, '', 2)} per poll, non-2xx {r.http_non_2xx}, "
             f"{r.http_connections_per_host} connections per host",
+        ),
+        (
+            "",
+            "checkpoint records/s",
+            _num(r.checkpoints_per_s, "", 2),
+            f"{_num(r.checkpoint_kb_per_s, ' kB/s', 1)} before compression",
         ),
         (
             "",

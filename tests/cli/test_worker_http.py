@@ -94,6 +94,9 @@ def test_a_run_worker_serves_health_readiness_and_its_metrics(cli: Any, tmp_path
         assert _sample(page, "pipeline_broker_connected") == 1
         assert _sample(page, "pipeline_poll_interval_seconds", account=account) is not None
         assert (_sample(page, "pipeline_http_requests_total") or 0) > 0
+        # The cycle's request record (polls key) and at least one stream checkpoint.
+        assert (_sample(page, "pipeline_checkpoint_saves_total", role="poll") or 0) >= 2
+        assert (_sample(page, "pipeline_checkpoint_bytes_total", role="poll") or 0) > 0
         assert "sandbox-password" not in page
 
         assert worker.stop(signal.SIGTERM, timeout=20) == 0
