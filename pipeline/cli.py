@@ -309,9 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("platforms", help="print what each platform supports (capability table)")
     pl.set_defaults(func=_cmd_platforms)
 
-    from pipeline import bench, replay, status
+    from pipeline import bench, replay_cli, status
 
-    replay.register(sub)  # replay, tail
+    replay_cli.register(sub)  # replay, tail
     status.register(sub)
     bench.add_parser(sub)  # bench ingest
 

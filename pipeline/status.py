@@ -54,7 +54,9 @@ from pipeline.checkpoints import RECORD_STREAMS, KafkaCheckpointStore
 from pipeline.command_consumer import RawSender
 from pipeline.config import KafkaConfig
 from pipeline.errors import PipelineError
-from pipeline.replay import RecordView, kafka_from_args, log_ends, replay
+from pipeline.replay import log_ends, replay
+from pipeline.replay_cli import kafka_from_args
+from pipeline.replay_view import RecordView
 from schemas import topics
 from schemas.times import AwareDatetime
 

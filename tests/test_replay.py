@@ -24,24 +24,15 @@ import schemas
 from pipeline.broker import EmbeddedBroker
 from pipeline.bus import KafkaEventPublisher
 from pipeline.errors import ConfigError
-from pipeline.replay import (
-    Filters,
-    Printer,
-    RecordView,
-    ReplayStats,
-    log_ends,
-    parse_from_offset,
-    parse_time,
-    probe_time_index,
-    replay,
-)
+from pipeline.replay import ReplayStats, log_ends, probe_time_index, replay
+from pipeline.replay_view import Filters, Printer, RecordView, parse_from_offset, parse_time
 from pipeline.topics import TopicSpec, ensure_topics, list_topics
 from schemas import examples, topics
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN_MAIN = "import sys; from pipeline.replay import main; sys.exit(main(sys.argv[1:]))"
+RUN_MAIN = "import sys; from pipeline.replay_cli import main; sys.exit(main(sys.argv[1:]))"
 PHONE = "05321234567"
 BAD_COMMAND = (
     b'{"type":"order.ship","command_id":"cmd-9","platform":"pazarama","account":"main",'
