@@ -46,10 +46,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
-from pipeline.bus import DEFAULT_TIMEOUT, KafkaEventPublisher, as_config, consumer_kwargs
+from pipeline.bus import KafkaEventPublisher
 from pipeline.carryover import RequestRecord
 from pipeline.config import KafkaConfig
 from pipeline.errors import BrokerError, PipelineError
+from pipeline.kafka_settings import DEFAULT_TIMEOUT, as_config, consumer_kwargs
 from pipeline.topics import CHECKPOINT_MAX_BYTES
 from schemas import topics
 from schemas.times import AwareDatetime

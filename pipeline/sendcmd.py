@@ -24,10 +24,11 @@ from typing import Any, TextIO
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from pipeline.bus import KafkaEventPublisher, consumer_kwargs
+from pipeline.bus import KafkaEventPublisher
 from pipeline.command_consumer import read_result_ids
 from pipeline.config import KafkaConfig
 from pipeline.errors import CommandError
+from pipeline.kafka_settings import consumer_kwargs
 from pipeline.masking import excerpt, mask_text
 from pipeline.replay import log_ends
 from schemas import (

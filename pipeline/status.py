@@ -43,17 +43,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.errors import KafkaError
 
-from pipeline.bus import (
-    DEFAULT_TIMEOUT,
-    KafkaEventPublisher,
-    admin_kwargs,
-    as_config,
-    consumer_kwargs,
-)
+from pipeline.bus import KafkaEventPublisher
 from pipeline.checkpoints import RECORD_STREAMS, KafkaCheckpointStore
 from pipeline.command_consumer import RawSender
 from pipeline.config import KafkaConfig
 from pipeline.errors import PipelineError
+from pipeline.kafka_settings import DEFAULT_TIMEOUT, admin_kwargs, as_config, consumer_kwargs
 from pipeline.replay import log_ends, replay
 from pipeline.replay_cli import kafka_from_args
 from pipeline.replay_view import RecordView

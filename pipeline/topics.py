@@ -31,9 +31,9 @@ import msgspec
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
-from pipeline.bus import DEFAULT_TIMEOUT, admin_kwargs, as_config
 from pipeline.config import KafkaConfig
 from pipeline.errors import BrokerError, ConfigError
+from pipeline.kafka_settings import DEFAULT_TIMEOUT, admin_kwargs, as_config
 from schemas import topics as names
 
 __all__ = [

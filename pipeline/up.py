@@ -25,10 +25,11 @@ from aiokafka import AIOKafkaConsumer
 
 from pipeline import liveview, platforms
 from pipeline.broker import EmbeddedBroker
-from pipeline.bus import KafkaEventPublisher, consumer_kwargs
+from pipeline.bus import KafkaEventPublisher
 from pipeline.config import AccountConfig, Config, KafkaConfig, SecretRef
 from pipeline.demo import DemoDriver
 from pipeline.health import serve_metrics
+from pipeline.kafka_settings import consumer_kwargs
 from pipeline.metrics import MetricsConfig
 from pipeline.sandbox import Sandbox, SandboxSettings, ServedSandbox, serve
 from pipeline.worker import Worker, prepare_accounts

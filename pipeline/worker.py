@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer
 from pipeline import platforms
 from pipeline.adapter import PlatformClient
 from pipeline.applier import AccountApplier
-from pipeline.bus import KafkaEventPublisher, consumer_kwargs
+from pipeline.bus import KafkaEventPublisher
 from pipeline.checkpoints import POLLS_STREAM, Checkpoint, KafkaCheckpointStore, checkpoint_key
 from pipeline.clock import Clock, SystemClock
 from pipeline.command_consumer import CommandConsumer, read_result_ids
@@ -43,6 +43,7 @@ from pipeline.config import (
 from pipeline.errors import BrokerError, ConfigError
 from pipeline.fleet import PollFleet
 from pipeline.http import HttpClient, HttpSettings
+from pipeline.kafka_settings import consumer_kwargs
 from pipeline.masking import mask_text
 from pipeline.partitioning import murmur2
 from pipeline.poller import AccountPoller, PollSettings

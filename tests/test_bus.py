@@ -25,20 +25,15 @@ from aiokafka.partitioner import murmur2
 from aiokafka.structs import ConsumerRecord
 
 import schemas
-from pipeline import bus
+from pipeline import kafka_settings, producers
 from pipeline.broker import EMBEDDED_CONSUMER_TIMEOUTS, EmbeddedBroker, find_free_port
-from pipeline.bus import (
-    KafkaEventPublisher,
-    Redacted,
-    consumer_kwargs,
-    probe_idempotence,
-    producer_kwargs,
-    wait_for_broker,
-)
+from pipeline.bus import KafkaEventPublisher
 from pipeline.config import KafkaConfig, SecretRef
 from pipeline.errors import BrokerError, ConfigError, RecordRejected
+from pipeline.kafka_settings import Redacted, consumer_kwargs, producer_kwargs
 from pipeline.netproxy import TcpProxy
 from pipeline.partitioning import KeyPartitioner
+from pipeline.producers import probe_idempotence, wait_for_broker
 from pipeline.topics import TOPICS, ensure_topics, list_topics
 from schemas import topics
 from schemas.examples import sample_events
@@ -147,11 +142,11 @@ def test_producer_settings_are_ours_not_aiokafkas_defaults() -> None:
         "security_protocol": "PLAINTEXT",
         "acks": "all",
         "enable_idempotence": False,
-        "linger_ms": bus.DEFAULT_LINGER_MS,
-        "max_batch_size": bus.DEFAULT_MAX_BATCH_SIZE,
-        "max_request_size": bus.DEFAULT_MAX_REQUEST_SIZE,
+        "linger_ms": kafka_settings.DEFAULT_LINGER_MS,
+        "max_batch_size": kafka_settings.DEFAULT_MAX_BATCH_SIZE,
+        "max_request_size": kafka_settings.DEFAULT_MAX_REQUEST_SIZE,
         "compression_type": "zstd",
-        "request_timeout_ms": int(bus.DEFAULT_TIMEOUT * 1000),
+        "request_timeout_ms": int(kafka_settings.DEFAULT_TIMEOUT * 1000),
         "partitioner": kwargs["partitioner"],
     }
     assert isinstance(kwargs["partitioner"], KeyPartitioner)
@@ -579,7 +574,7 @@ async def test_probing_an_unreachable_broker_is_a_broker_error_and_not_cached() 
     where = f"127.0.0.1:{find_free_port()}"
     with pytest.raises(BrokerError):
         await probe_idempotence(where, probe_timeout=2.0)
-    assert where not in bus._idempotence_cache
+    assert where not in producers._idempotence_cache
 
 
 async def test_a_publisher_left_to_decide_probes_and_publishes_without_idempotence(
@@ -619,8 +614,8 @@ async def test_measure_publish_throughput(
 
 
 def test_group_timing_comes_from_the_config() -> None:
-    from pipeline.bus import consumer_kwargs
     from pipeline.config import KafkaConfig
+    from pipeline.kafka_settings import consumer_kwargs
 
     kwargs = consumer_kwargs(
         KafkaConfig(bootstrap="127.0.0.1:9", session_timeout_ms=3000, heartbeat_interval_ms=300),

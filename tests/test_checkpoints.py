@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import murmur2
 
 from pipeline.broker import find_free_port
-from pipeline.bus import KafkaEventPublisher, consumer_kwargs
+from pipeline.bus import KafkaEventPublisher
 from pipeline.checkpoints import (
     Checkpoint,
     CheckpointDecodeError,
@@ -22,6 +22,7 @@ from pipeline.checkpoints import (
 )
 from pipeline.config import KafkaConfig
 from pipeline.errors import BrokerError
+from pipeline.kafka_settings import consumer_kwargs
 from pipeline.topics import TOPICS, ensure_topics, list_topics
 from schemas import topics
 from schemas.times import ISTANBUL

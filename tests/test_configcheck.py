@@ -174,7 +174,7 @@ def test_the_check_is_never_more_lenient_than_the_workers(snippet: str) -> None:
     assert _errors(check_text(snippet, platforms=PLATFORMS, environ={}))
     with pytest.raises(ConfigError):
         config = parse_config(snippet, platforms=PLATFORMS)
-        from pipeline.bus import connection_kwargs
+        from pipeline.kafka_settings import connection_kwargs
 
         connection_kwargs(config.kafka, environ={})
 

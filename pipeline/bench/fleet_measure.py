@@ -18,7 +18,7 @@ import aiohttp
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from pipeline.bus import as_config, consumer_kwargs
+from pipeline.kafka_settings import as_config, consumer_kwargs
 from schemas import topics
 
 __all__ = [

@@ -73,9 +73,10 @@ from pipeline.bench.fleet_measure import proc_sample
 from pipeline.bench.ingest_micro import micro
 from pipeline.bench.ingest_sandbox import START, SandboxPlan, SandboxProcess
 from pipeline.broker import EmbeddedBroker
-from pipeline.bus import KafkaEventPublisher, as_config, consumer_kwargs
+from pipeline.bus import KafkaEventPublisher
 from pipeline.checkpoints import CheckpointStore, KafkaCheckpointStore, MemoryCheckpointStore
 from pipeline.http import HttpClient, HttpSettings
+from pipeline.kafka_settings import as_config, consumer_kwargs
 from pipeline.poller import AccountPoller, EventPublisher, PollSettings
 from pipeline.ratelimit import RateBudget, RateLimit
 from pipeline.sandbox.tenants import default_credentials

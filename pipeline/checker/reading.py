@@ -13,10 +13,10 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from pipeline.bus import as_config, consumer_kwargs
 from pipeline.checkpoints import RECORD_STREAMS, Checkpoint, KafkaCheckpointStore
 from pipeline.config import KafkaConfig
 from pipeline.errors import BrokerError
+from pipeline.kafka_settings import as_config, consumer_kwargs
 from schemas import topics
 
 __all__ = ["Observation", "TopicRecord", "observation_of", "read_observations", "read_topics"]
