@@ -43,22 +43,12 @@ from pipeline.kafka_settings import (
     DEFAULT_STOP_TIMEOUT,
     DEFAULT_TIMEOUT,
     as_config,
-    consumer_kwargs,
     producer_kwargs,
 )
 from pipeline.producers import close_producer, probe_idempotence
 from schemas.cloudevents import event_headers
 
-__all__ = [
-    # DEFAULT_TIMEOUT, as_config, consumer_kwargs: re-exported, pipeline.replay imports them here.
-    "DEFAULT_TIMEOUT",
-    "EventPublisher",
-    "Headers",
-    "KafkaEventPublisher",
-    "PublisherStats",
-    "as_config",
-    "consumer_kwargs",
-]
+__all__ = ["EventPublisher", "Headers", "KafkaEventPublisher", "PublisherStats"]
 
 log = logging.getLogger(__name__)
 

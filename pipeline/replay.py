@@ -38,9 +38,10 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError, UnsupportedVersionError
 
-from pipeline.bus import DEFAULT_TIMEOUT, KafkaEventPublisher, as_config, consumer_kwargs
+from pipeline.bus import KafkaEventPublisher
 from pipeline.config import KafkaConfig
 from pipeline.errors import BrokerError, ConfigError
+from pipeline.kafka_settings import DEFAULT_TIMEOUT, as_config, consumer_kwargs
 from pipeline.replay_view import Filters, RecordView, describe
 from pipeline.topics import CHECKPOINT_MAX_BYTES, TopicSpec, ensure_topics
 from schemas import DeadLetter
