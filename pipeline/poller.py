@@ -17,7 +17,8 @@ Each cycle, for every stream the platform offers (orders, refunds, cancellations
    acknowledged, never the cursor — a worker killed again and again still gets through.
    A checkpoint in which only the cursor or the sweep time moved is saved at most every
    ``checkpoint_every`` (and when the poller stops): a new owner then re-reads a little more,
-   which publishes nothing, instead of every idle cycle rewriting every stream's fingerprints.
+   which publishes nothing, instead of every idle cycle rewriting every stream's fingerprints
+   (when and how it saves: :mod:`pipeline.poll_saves`).
 5. **rate budget across owners** (:mod:`pipeline.carryover`): a small request record under
    ``platform:account:polls`` carries the account's recent requests and a lease; no poll
    request leaves without a lease in force (renewed by the budget's ``poll_gate``), and a poller
@@ -33,14 +34,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
-
-import msgspec
 
 from pipeline import cadence, carryover
 from pipeline.adapter import Malformed, PlatformClient
@@ -51,11 +49,11 @@ from pipeline.checkpoints import (
     CheckpointStore,
     Fingerprint,
     checkpoint_key,
-    encode_checkpoint,
 )
 from pipeline.clock import Clock
 from pipeline.errors import AuthError, BrokerError, PlatformError, RateLimited, RecordRejected
 from pipeline.masking import mask_text
+from pipeline.poll_saves import PollSaves
 from pipeline.ratelimit import RateBudget
 from schemas import AnyEvent, Event, Order
 
@@ -116,20 +114,6 @@ class PollSettings:
     platform_backoff: tuple[float, float] = (5.0, 600.0)
 
 
-#: The cursor of the checkpoint copy whose digest says whether anything but the times changed.
-_NO_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class _Saved:
-    """What the last save of a stream's checkpoint held, and when it was made."""
-
-    digest: bytes
-    cursor: dt.datetime
-    swept_at: dt.datetime | None
-    at: dt.datetime
-
-
 @dataclass(slots=True)
 class PollStats:
     cycles: int = 0
@@ -180,10 +164,16 @@ class AccountPoller:
         self._unmapped: set[str] = set()
         #: When each stream's last recent loop began reading (its ``now``).
         self._recent_at: dict[str, dt.datetime] = {}
-        self._saved: dict[str, _Saved] = {}
         self._stream: str | None = None  # the stream a pass is reading now
-        self._lease_until: dt.datetime | None = None
-        self._lease_lock = asyncio.Lock()
+        self.saves = PollSaves(
+            platform=client.platform,
+            account=client.account,
+            store=store,
+            budget=budget,
+            clock=clock,
+            settings=self.settings,
+            stats=self.stats,
+        )
         #: Requests of a previous owner counted in the budget at the last load.
         self.seeded = 0
 
@@ -229,7 +219,7 @@ class AccountPoller:
                     self.seeded,
                     extra={"platform": self.client.platform, "account": self.client.account},
                 )
-        self._lease_until = None
+        self.saves.drop_lease()
         self.budget.poll_gate = self._renew_lease
 
     @property
@@ -237,32 +227,9 @@ class AccountPoller:
         return checkpoint_key(self.client.platform, self.client.account, POLLS_STREAM)
 
     async def _renew_lease(self) -> None:
-        """The budget's poll gate: save a request record unless the lease has half its time left."""
-        if self._lease_fresh() or not self.checkpoints:
-            return
-        async with self._lease_lock:
-            if not self._lease_fresh():
-                await self._save_request_record()
-
-    async def _save_request_record(self) -> None:
-        """Save the account's poll requests of its longest window under ``platform:account:polls``
-        with a new lease (pipeline.carryover); retried while the broker is away."""
-        now = self.clock.now()
-        record = Checkpoint(
-            platform=self.client.platform,
-            account=self.client.account,
-            stream=POLLS_STREAM,
-            cursor=now,
-            written_at=now,
-            requests=carryover.record(self.budget, at=now, lease=self.settings.lease),
-        )
-        if await self._save(record):
-            self._lease_until = now + dt.timedelta(seconds=self.settings.lease)
-
-    def _lease_fresh(self) -> bool:
-        left = self.settings.lease / 2
-        until = self._lease_until
-        return until is not None and self.clock.now() + dt.timedelta(seconds=left) < until
+        """The budget's poll gate: a request record with a lease in force (pipeline.poll_saves)."""
+        if self.checkpoints:
+            await self.saves.renew_lease()
 
     # -- one cycle ----------------------------------------------------------------------------
 
@@ -448,8 +415,8 @@ class AccountPoller:
     async def _progress(self, stream: str, *, since: dt.datetime) -> None:
         """Save the stream's acknowledged state if the last save, or else the pass (begun at
         ``since``), is ``progress_every`` old: a short pass saves at its end only."""
-        last = self._saved.get(stream)
-        begun = since if last is None else max(since, last.at)
+        last = self.saves.saved_at(stream)
+        begun = since if last is None else max(since, last)
         if (self.clock.now() - begun).total_seconds() >= self.settings.progress_every:
             await self._checkpoint(stream)
 
@@ -504,77 +471,18 @@ class AccountPoller:
     async def _checkpoint(
         self, stream: str, *, flush: bool = False, times_later: bool = False
     ) -> None:
-        """Save the stream's checkpoint if it is due (module docstring, 4.); ``flush``: whenever
-        it differs from the last one saved (the poller stops); ``times_later``: not if only the
-        times moved (a save follows in this cycle)."""
+        """Save the stream's checkpoint if it is due (:meth:`PollSaves.checkpoint`)."""
         cp = self.checkpoints[stream]
         if self._stateful is not None:
             cp.platform_state = self._stateful.platform_state()
-        now = self.clock.now()
-        # What the checkpoint remembers, without the times that move every cycle (the cursor and
-        # the sweep time) or every save; the request record has a key of its own.
-        kept = msgspec.structs.replace(
-            cp, cursor=_NO_TIME, swept_at=None, written_at=None, requests=None
+        await self.saves.checkpoint(
+            cp, flush=flush, times_later=times_later, first_cycle=self.stats.cycles == 0
         )
-        digest = hashlib.blake2b(encode_checkpoint(kept), digest_size=16).digest()
-        last = self._saved.get(stream)
-        if last is not None and last.digest == digest:
-            moved = (cp.cursor, cp.swept_at) != (last.cursor, last.swept_at)
-            if (flush and not moved) or (moved and times_later):
-                return
-            # Unchanged, not written again more than every ``refresh_checkpoint`` (a broker that
-            # never compacts, like Tansu, keeps every record; a fresh ``written_at`` now and then
-            # still shows the account is alive); only the times moved: every ``checkpoint_every``
-            # -- except in a poller's first cycle, which shows a new owner's progress at once.
-            due = self.settings.checkpoint_every if moved else self.settings.refresh_checkpoint
-            if moved and self.stats.cycles == 0:
-                due = dt.timedelta(0)
-            if not flush and now - last.at < due:
-                return
-        cp.written_at = now
-        cp.requests = None
-        if await self._save(cp):
-            self._saved[stream] = _Saved(digest, cp.cursor, cp.swept_at, now)
 
     async def flush(self) -> None:
         """Save every stream whose checkpoint moved since its last save (on stop or release)."""
         for stream in self.checkpoints:
             await self._checkpoint(stream, flush=True)
-
-    async def _save(self, cp: Checkpoint) -> bool:
-        """Save ``cp``, retrying while the broker is away; False if the topic refuses it."""
-        delay, cap = self.settings.broker_backoff
-        while True:
-            try:
-                await self.store.save(cp)
-            except RecordRejected as exc:
-                # Too large for the topic (a very big horizon): retrying cannot help. Events are
-                # out; a restart repeats them with the same ids. Say so loudly and go on.
-                self.stats.last_error = mask_text(str(exc))
-                log.error(  # noqa: TRY400 - the reason is the message
-                    "%s: checkpoint %s not saved (%d fingerprints): %s; shorten the horizon",
-                    self.key,
-                    cp.key,
-                    len(cp.fingerprints),
-                    self.stats.last_error,
-                )
-                return False
-            except BrokerError as exc:
-                self.stats.broker_errors += 1
-                self.stats.last_error = mask_text(str(exc))
-                if delay == self.settings.broker_backoff[0]:  # once per run of failures
-                    log.warning(
-                        "%s: checkpoint %s not saved, retrying every %.0fs at most: %s",
-                        self.key,
-                        cp.key,
-                        cap,
-                        self.stats.last_error,
-                        extra={"platform": self.client.platform, "account": self.client.account},
-                    )
-                await self.clock.sleep(delay)
-                delay = min(cap, delay * 2)
-            else:
-                return True
 
     # -- the loop -----------------------------------------------------------------------------
 

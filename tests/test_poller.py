@@ -211,9 +211,8 @@ async def test_same_world_gives_same_event_ids_in_another_worker(pazarama: Rig) 
     await pazarama.poller().cycle()
     ids = {e.id for e in pazarama.publisher.events}
     other = Recorder()
+    pazarama.publisher, pazarama.store = other, MemoryCheckpointStore()  # another worker's
     poller = pazarama.poller()
-    poller.publisher = other
-    poller.store = MemoryCheckpointStore()
     await poller.cycle()
     assert {e.id for e in other.events} == ids
 
