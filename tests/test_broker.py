@@ -38,8 +38,8 @@ from pipeline.broker import (
     EmbeddedBroker,
     find_free_port,
     resolve_broker_binary,
-    serve_forever,
 )
+from pipeline.broker_cli import serve_forever
 from pipeline.errors import BrokerError, ConfigError
 
 pytestmark = pytest.mark.integration
