@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
-from unittest import mock
 
 import msgspec
 import pytest
@@ -15,33 +14,16 @@ import pytest
 from pipeline import carryover
 from pipeline.checkpoints import Checkpoint, decode_checkpoint, encode_checkpoint
 from pipeline.ratelimit import DAY, MINUTE, Lane, RateBudget, RateLimit, Window
+from tests.clocks import FakeLoopTime
 
 WALL = dt.datetime(2026, 4, 20, 9, 0, tzinfo=dt.UTC)
 WEBSERVIS = RateLimit((Window(limit=25, period=MINUTE),))
 ECARSI = RateLimit((Window(limit=60, period=MINUTE), Window(limit=1000, period=DAY)))
 
 
-class FakeTime:
-    """The loop's ``time()`` and a wall clock moved together."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.now = 1000.0
-        self._patch = mock.patch.object(loop, "time", lambda: self.now)
-
-    @property
-    def wall(self) -> dt.datetime:
-        return WALL + dt.timedelta(seconds=self.now - 1000.0)
-
-    async def advance(self, seconds: float) -> None:
-        self.now += seconds
-        for _ in range(20):
-            await asyncio.sleep(0)
-
-
 @pytest.fixture
-async def clock() -> AsyncIterator[FakeTime]:
-    fake = FakeTime(asyncio.get_running_loop())
-    with fake._patch:
+async def clock() -> AsyncIterator[FakeLoopTime]:
+    with FakeLoopTime(asyncio.get_running_loop(), start=1000.0, wall_start=WALL) as fake:
         yield fake
 
 
@@ -51,7 +33,7 @@ def busiest(times: list[float], period: float) -> int:
     return max((sum(1 for u in times if t <= u < t + period) for t in times), default=0)
 
 
-async def spend(budget: RateBudget, clock: FakeTime, n: int, every: float) -> list[float]:
+async def spend(budget: RateBudget, clock: FakeLoopTime, n: int, every: float) -> list[float]:
     """``n`` poll requests, one every ``every`` seconds at best; the times they left."""
     sent = []
     for _ in range(n):
@@ -65,7 +47,7 @@ async def spend(budget: RateBudget, clock: FakeTime, n: int, every: float) -> li
 
 @pytest.mark.parametrize("paced", [True, False])
 async def test_a_new_owner_never_exceeds_the_window_the_old_owner_used(
-    clock: FakeTime, paced: bool
+    clock: FakeLoopTime, paced: bool
 ) -> None:
     pace = 10 if paced else None
     old = RateBudget(WEBSERVIS, margin=1.0, pace_slices=pace)
@@ -81,7 +63,7 @@ async def test_a_new_owner_never_exceeds_the_window_the_old_owner_used(
     assert busiest(sent, MINUTE) <= 25
 
 
-async def test_without_seeding_the_new_owner_would_exceed_it(clock: FakeTime) -> None:
+async def test_without_seeding_the_new_owner_would_exceed_it(clock: FakeLoopTime) -> None:
     """The check above can fail: the same run without the record breaks the window."""
     old = RateBudget(WEBSERVIS, margin=1.0)
     sent = await spend(old, clock, 22, every=0.0)
@@ -91,7 +73,7 @@ async def test_without_seeding_the_new_owner_would_exceed_it(clock: FakeTime) ->
 
 
 async def test_the_unknown_requests_are_bounded_by_the_lease_and_the_pacing(
-    clock: FakeTime,
+    clock: FakeLoopTime,
 ) -> None:
     old = RateBudget(WEBSERVIS, margin=1.0, pace_slices=10)
     assert old.pace is not None
@@ -110,7 +92,7 @@ async def test_the_unknown_requests_are_bounded_by_the_lease_and_the_pacing(
 
 
 async def test_a_day_window_keeps_the_old_requests_and_a_minute_forgets_them(
-    clock: FakeTime,
+    clock: FakeLoopTime,
 ) -> None:
     limit = ECARSI
     old = RateBudget(limit, margin=1.0)
@@ -125,7 +107,9 @@ async def test_a_day_window_keeps_the_old_requests_and_a_minute_forgets_them(
     assert minute.used == 0 and day.used == 30
 
 
-async def test_a_record_written_by_the_same_budget_is_not_counted_twice(clock: FakeTime) -> None:
+async def test_a_record_written_by_the_same_budget_is_not_counted_twice(
+    clock: FakeLoopTime,
+) -> None:
     budget = RateBudget(WEBSERVIS)
     await spend(budget, clock, 5, every=0.0)
     rec = carryover.record(budget, at=clock.wall, lease=10.0)
@@ -133,7 +117,7 @@ async def test_a_record_written_by_the_same_budget_is_not_counted_twice(clock: F
     assert budget.usage().windows[0].used == 5
 
 
-async def test_without_a_record_one_shortest_window_is_waited_out(clock: FakeTime) -> None:
+async def test_without_a_record_one_shortest_window_is_waited_out(clock: FakeLoopTime) -> None:
     budget = RateBudget(ECARSI)
     assert carryover.seed(budget, None, now=clock.wall) == 60
     minute, day = budget.usage().windows
@@ -141,7 +125,7 @@ async def test_without_a_record_one_shortest_window_is_waited_out(clock: FakeTim
     assert budget.usage().poll_available_in == pytest.approx(MINUTE)
 
 
-async def test_seeding_keeps_at_most_a_windows_limit(clock: FakeTime) -> None:
+async def test_seeding_keeps_at_most_a_windows_limit(clock: FakeLoopTime) -> None:
     budget = RateBudget(WEBSERVIS)
     budget.seed([1.0] * 40)
     assert budget.usage().windows[0].used == 25
@@ -163,7 +147,7 @@ def test_a_checkpoint_written_before_request_records_still_loads() -> None:
     assert isinstance(cp, Checkpoint)
 
 
-async def test_a_failing_poll_gate_gives_the_slot_back(clock: FakeTime) -> None:
+async def test_a_failing_poll_gate_gives_the_slot_back(clock: FakeLoopTime) -> None:
     budget = RateBudget(WEBSERVIS)
     calls: list[str] = []
 
@@ -181,7 +165,7 @@ async def test_a_failing_poll_gate_gives_the_slot_back(clock: FakeTime) -> None:
     assert calls == ["gate"] and budget.usage().windows[0].used == 1
 
 
-async def test_a_per_ip_window_is_not_seeded_but_the_per_token_day_is(clock: FakeTime) -> None:
+async def test_a_per_ip_window_is_not_seeded_but_the_per_token_day_is(clock: FakeLoopTime) -> None:
     limit = RateLimit(
         (
             Window(limit=30, period=MINUTE, shared=True, reserve=0.2),

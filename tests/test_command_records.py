@@ -24,21 +24,21 @@ from pipeline.sandbox import SandboxSettings, serve
 from pipeline.topics import ensure_topics
 from pipeline.up import build_sandboxes, sandbox_config
 from pipeline.worker import Worker, prepare_accounts
-from tests.test_carryover import ECARSI, FakeTime, busiest
+from tests.clocks import FakeLoopTime
+from tests.test_carryover import ECARSI, WALL, busiest
 from tests.test_role_shares import send_ships, ships
 
 SHARE = 0.2  # ECARSI: 12 of the minute's 60, 200 of the day's 1000 are the commands'
 
 
 @pytest.fixture
-async def clock() -> AsyncIterator[FakeTime]:
-    fake = FakeTime(asyncio.get_running_loop())
-    with fake._patch:
+async def clock() -> AsyncIterator[FakeLoopTime]:
+    with FakeLoopTime(asyncio.get_running_loop(), start=1000.0, wall_start=WALL) as fake:
         yield fake
 
 
 class Wall:
-    def __init__(self, clock: FakeTime) -> None:
+    def __init__(self, clock: FakeLoopTime) -> None:
         self.clock = clock
 
     def now(self) -> dt.datetime:
@@ -49,7 +49,7 @@ def apply_budget() -> RateBudget:
     return RateBudget(ECARSI.with_share(SHARE), split=True, serves=frozenset({Lane.COMMAND}))
 
 
-async def send(budget: RateBudget, clock: FakeTime, n: int, every: float) -> list[float]:
+async def send(budget: RateBudget, clock: FakeLoopTime, n: int, every: float) -> list[float]:
     """``n`` command requests, one every ``every`` seconds at best; the times they left."""
     sent = []
     for _ in range(n):
@@ -84,7 +84,7 @@ class HeldStore(MemoryCheckpointStore):
         await super().save(checkpoint)
 
 
-def held(clock: FakeTime, failures: int = 0) -> tuple[HeldStore, CommandRecords, RateBudget]:
+def held(clock: FakeLoopTime, failures: int = 0) -> tuple[HeldStore, CommandRecords, RateBudget]:
     """A store whose saves wait, records over it, and an apply budget attached to them."""
     store = HeldStore(failures)
     records = CommandRecords(store, Wall(clock))
@@ -99,7 +99,7 @@ async def record_of(store: MemoryCheckpointStore, account: str = "a") -> Checkpo
 
 
 async def test_no_command_request_leaves_before_its_record_is_acknowledged(
-    clock: FakeTime,
+    clock: FakeLoopTime,
 ) -> None:
     store, _records, budget = held(clock)
     store.release.clear()
@@ -113,7 +113,7 @@ async def test_no_command_request_leaves_before_its_record_is_acknowledged(
     assert cp.requests is not None and cp.requests.requests == 1 and cp.requests.lease == 0.0
 
 
-async def test_requests_granted_during_a_save_share_the_next_one(clock: FakeTime) -> None:
+async def test_requests_granted_during_a_save_share_the_next_one(clock: FakeLoopTime) -> None:
     store, _records, budget = held(clock)
     store.release.clear()
     tasks = [asyncio.ensure_future(budget.acquire(Lane.COMMAND)) for _ in range(4)]
@@ -127,7 +127,7 @@ async def test_requests_granted_during_a_save_share_the_next_one(clock: FakeTime
     assert cp.requests is not None and cp.requests.requests == 4
 
 
-async def test_a_failed_save_is_retried_and_its_request_waits(clock: FakeTime) -> None:
+async def test_a_failed_save_is_retried_and_its_request_waits(clock: FakeLoopTime) -> None:
     store, records, budget = held(clock, failures=2)
     task = asyncio.ensure_future(budget.acquire(Lane.COMMAND))
     await clock.advance(0.2)
@@ -138,7 +138,7 @@ async def test_a_failed_save_is_retried_and_its_request_waits(clock: FakeTime) -
 
 
 async def test_a_cancelled_request_waiting_for_its_record_gives_its_slot_back(
-    clock: FakeTime,
+    clock: FakeLoopTime,
 ) -> None:
     store, _records, budget = held(clock)
     store.release.clear()
@@ -153,7 +153,7 @@ async def test_a_cancelled_request_waiting_for_its_record_gives_its_slot_back(
     ("sent", "every", "pause"), [(5, 3.0, 2.0), (12, 1.0, 10.0), (3, 20.0, 1.0)]
 )
 async def test_a_new_owner_counts_exactly_what_the_old_one_sent(
-    clock: FakeTime, sent: int, every: float, pause: float
+    clock: FakeLoopTime, sent: int, every: float, pause: float
 ) -> None:
     store = MemoryCheckpointStore()
     old, new = apply_budget(), apply_budget()
@@ -175,7 +175,7 @@ async def test_a_new_owner_counts_exactly_what_the_old_one_sent(
     assert len(times) >= sent + 2 * 12 - 1  # it was not held back beyond the truth
 
 
-async def test_the_day_window_is_carried(clock: FakeTime) -> None:
+async def test_the_day_window_is_carried(clock: FakeLoopTime) -> None:
     store = MemoryCheckpointStore()
     old, new = apply_budget(), apply_budget()
     CommandRecords(store, Wall(clock)).attach("ecarsi", "a", old)
@@ -186,7 +186,7 @@ async def test_the_day_window_is_carried(clock: FakeTime) -> None:
     assert remaining(new) == [12, 50]
 
 
-async def test_an_account_without_records_is_not_charged(clock: FakeTime) -> None:
+async def test_an_account_without_records_is_not_charged(clock: FakeLoopTime) -> None:
     store = MemoryCheckpointStore()
     new = apply_budget()
     records = CommandRecords(store, Wall(clock))
@@ -198,7 +198,7 @@ async def test_an_account_without_records_is_not_charged(clock: FakeTime) -> Non
     assert task.done()
 
 
-async def test_a_record_of_another_account_or_its_own_is_not_counted(clock: FakeTime) -> None:
+async def test_a_record_of_another_account_or_its_own_is_not_counted(clock: FakeLoopTime) -> None:
     store = MemoryCheckpointStore()
     old, new = apply_budget(), apply_budget()
     CommandRecords(store, Wall(clock)).attach("ecarsi", "b", old)

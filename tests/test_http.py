@@ -44,6 +44,7 @@ from pipeline.http import (
 from pipeline.masking import register_secret
 from pipeline.ratelimit import Lane, RateBudget, RateLimit
 from pipeline.retry import RetryPolicy, with_retries
+from tests.clocks import ShiftedLoopTime
 
 SECRET = "s3cr3t-api-key-4711"
 register_secret(SECRET)
@@ -187,28 +188,6 @@ async def http() -> AsyncIterator[HttpClient]:
 @pytest.fixture
 def budget() -> RateBudget:
     return RateBudget(RateLimit.from_config(per_minute=1000))
-
-
-class ShiftedLoopTime:
-    """Loop time = real time + an offset that a fake ``sleep`` moves forward."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.offset = 0.0
-        self.sleeps: list[float] = []
-        real = loop.time
-        self._patch = mock.patch.object(loop, "time", lambda: real() + self.offset)
-
-    def __enter__(self) -> ShiftedLoopTime:
-        self._patch.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._patch.stop()
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.offset += seconds
-        await asyncio.sleep(0)
 
 
 def response(status: int, headers: dict[str, str] | None = None) -> HttpResponse:

@@ -1,8 +1,6 @@
-"""Rate budgets on a fake loop clock: the loop's ``time()`` is patched, nothing sleeps.
-
-Like aiolimiter's ``MockLoopTime``: timers armed with ``call_at`` fire when the fake time passes
-them, because the event loop asks the same patched ``time()``. Time values are multiples of 1/4
-so float sums stay exact and the checks below compare what the budget compared.
+"""Rate budgets on a fake loop clock (``tests.clocks.FakeLoopTime``): the loop's ``time()`` is
+patched, nothing sleeps. Time values are multiples of 1/4 so float sums stay exact and the checks
+below compare what the budget compared.
 """
 
 from __future__ import annotations
@@ -28,35 +26,13 @@ from pipeline.ratelimit import (
     Window,
     WindowLog,
 )
-
-
-class FakeLoopTime:
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.now = 0.0
-        self._patch = mock.patch.object(loop, "time", lambda: self.now)
-
-    def __enter__(self) -> FakeLoopTime:
-        self._patch.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._patch.stop()
-
-
-async def settle(rounds: int = 20) -> None:
-    for _ in range(rounds):
-        await asyncio.sleep(0)
+from tests.clocks import FakeLoopTime, settle
 
 
 @pytest.fixture
 async def clock() -> AsyncIterator[FakeLoopTime]:
     with FakeLoopTime(asyncio.get_running_loop()) as fake:
         yield fake
-
-
-async def advance(clock: FakeLoopTime, seconds: float) -> None:
-    clock.now += seconds
-    await settle()
 
 
 def spawn(budget: RateBudget, lane: Lane, log: list[tuple[float, Lane]]) -> asyncio.Task[None]:
@@ -80,9 +56,9 @@ async def test_burst_up_to_the_limit_then_waits_for_the_oldest_to_leave(
         await budget.acquire(Lane.POLL)
     log: list[tuple[float, Lane]] = []
     task = spawn(budget, Lane.POLL, log)
-    await advance(clock, 39.75)  # now 59.75: the first slot frees at 60
+    await clock.advance(39.75)  # now 59.75: the first slot frees at 60
     assert not task.done()
-    await advance(clock, 0.25)
+    await clock.advance(0.25)
     assert task.done()
     assert log == [(60.0, Lane.POLL)]
 
@@ -93,11 +69,11 @@ async def test_every_window_applies_at_once(clock: FakeLoopTime) -> None:
         await budget.acquire(Lane.POLL)
     log: list[tuple[float, Lane]] = []
     tasks = [spawn(budget, Lane.POLL, log) for _ in range(2)]
-    await advance(clock, 60)
+    await clock.advance(60)
     assert [t for t, _ in log] == [60.0]  # the minute refilled, the day allows one more
-    await advance(clock, 3600)
+    await clock.advance(3600)
     assert len(log) == 1
-    await advance(clock, DAY - 3660)
+    await clock.advance(DAY - 3660)
     assert [t for t, _ in log] == [60.0, DAY]
     assert all(t.done() for t in tasks)
 
@@ -110,9 +86,9 @@ async def test_waiting_commands_are_served_before_waiting_polls(clock: FakeLoopT
     await settle()
     command = spawn(budget, Lane.COMMAND, log)
     await settle()
-    await advance(clock, 60)
+    await clock.advance(60)
     assert command.done() and not poll.done()
-    await advance(clock, 60)
+    await clock.advance(60)
     assert log == [(60.0, Lane.COMMAND), (120.0, Lane.POLL)]
 
 
@@ -125,7 +101,7 @@ async def test_each_lane_is_served_in_arrival_order(clock: FakeLoopTime) -> None
         tasks.append(spawn(budget, Lane.POLL, log))
         await settle()
     for served in range(1, 4):
-        await advance(clock, 60)
+        await clock.advance(60)
         assert [t.done() for t in tasks] == [i < served for i in range(3)]
     assert [t for t, _ in log] == [60.0, 120.0, 180.0]
 
@@ -168,7 +144,7 @@ async def test_a_cancelled_waiter_does_not_hold_up_the_next(clock: FakeLoopTime)
     first, second = spawn(budget, Lane.POLL, log), spawn(budget, Lane.POLL, log)
     await settle()
     first.cancel()
-    await advance(clock, 60)
+    await clock.advance(60)
     assert first.cancelled() and second.done()
     assert log == [(60.0, Lane.POLL)]
     assert budget.usage().windows[0].used == 1
@@ -202,11 +178,11 @@ async def test_penalize_holds_both_lanes_until_retry_after(clock: FakeLoopTime) 
     budget.penalize(30)
     log: list[tuple[float, Lane]] = []
     tasks = [spawn(budget, Lane.COMMAND, log), spawn(budget, Lane.POLL, log)]
-    await advance(clock, 29.75)
+    await clock.advance(29.75)
     assert log == []
     assert budget.usage().blocked_for == 0.25
     budget.penalize(0.1)  # a shorter penalty never shortens the longer one
-    await advance(clock, 0.25)
+    await clock.advance(0.25)
     assert log == [(30.0, Lane.COMMAND), (30.0, Lane.POLL)]
     assert all(t.done() for t in tasks)
 
@@ -226,14 +202,14 @@ async def test_usage_reports_windows_and_wait_counters(clock: FakeLoopTime) -> N
     await budget.acquire(Lane.POLL)
     log: list[tuple[float, Lane]] = []
     spawn(budget, Lane.POLL, log)
-    await advance(clock, 5)  # now 20
+    await clock.advance(5)  # now 20
     usage = budget.usage()
     minute, day = usage.windows
     assert (minute.limit, minute.used, minute.remaining, minute.next_free_in) == (2, 2, 0, 40.0)
     assert (day.limit, day.period, day.used, day.poll_remaining) == (10, DAY, 2, 6)
     assert usage.poll.waiting == 1 and usage.poll.waits == 1
     assert usage.poll_available_in == 40.0
-    await advance(clock, 40)
+    await clock.advance(40)
     usage = budget.usage()
     assert usage.poll.waits == 1 and usage.poll.wait_seconds == 40.0
     assert usage.command.waits == 0 and usage.command.acquired == 0
@@ -410,7 +386,7 @@ async def run_scenario(windows: list[Window], ops: list[tuple[object, ...]]) -> 
         for _ in range(40):
             if all(t.done() for t in tasks):
                 break
-            await advance(clock, 10.0)
+            await clock.advance(10.0)
         assert all(t.done() for t in tasks)
         assert len(logs[0]) + len(logs[1]) == sum(not t.cancelled() for t in tasks)
 
@@ -492,10 +468,10 @@ async def test_a_shared_window_counts_every_account_of_the_platform(
     await b.acquire(Lane.POLL)
     log: list[tuple[float, Lane]] = []
     waiting = spawn(a, Lane.COMMAND, log)
-    await advance(clock, 59.75)
+    await clock.advance(59.75)
     assert not waiting.done()
     assert a.usage().windows[1].used == 1  # the day window is the account's own
-    await advance(clock, 0.25)
+    await clock.advance(0.25)
     assert log == [(60.0, Lane.COMMAND)]
 
 
@@ -506,9 +482,9 @@ async def test_the_registry_margin_lengthens_every_window(clock: FakeLoopTime) -
         await budget.acquire(Lane.POLL)
     log: list[tuple[float, Lane]] = []
     spawn(budget, Lane.POLL, log)
-    await advance(clock, 60)
+    await clock.advance(60)
     assert log == []
-    await advance(clock, 1)
+    await clock.advance(1)
     assert log == [(61.0, Lane.POLL)]
 
 
@@ -643,7 +619,7 @@ async def test_processes_behind_one_ip_never_exceed_its_window_together(
         tasks = [t for t in tasks if not t.done()]
         if len(tasks) < 20 * len(senders):  # a backlog on every lane of every process
             tasks += [spawn(b, lane, log) for b, lane, log in senders for _ in range(20)]
-        await advance(clock, 0.5)
+        await clock.advance(0.5)
     every = [grant for log in logs for grant in log]
     assert_within([Window(limit=60, period=MINUTE)], every)
     for log in logs:

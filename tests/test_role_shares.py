@@ -39,30 +39,13 @@ from pipeline.topics import ensure_topics
 from pipeline.up import build_sandboxes, sandbox_config
 from pipeline.worker import Worker, prepare_accounts
 from schemas import Ship, command_attributes, encode_command, to_headers, topics
-
-
-class FakeLoopTime:
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.now = 0.0
-        self._patch = mock.patch.object(loop, "time", lambda: self.now)
-
-    def __enter__(self) -> FakeLoopTime:
-        self._patch.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._patch.stop()
+from tests.clocks import FakeLoopTime, settle
 
 
 @pytest.fixture
 async def clock() -> AsyncIterator[FakeLoopTime]:
     with FakeLoopTime(asyncio.get_running_loop()) as fake:
         yield fake
-
-
-async def settle(rounds: int = 20) -> None:
-    for _ in range(rounds):
-        await asyncio.sleep(0)
 
 
 Grants = list[tuple[float, Lane]]

@@ -10,8 +10,6 @@ Pazarama's own envelope with ``Retry-After``.
 
 from __future__ import annotations
 
-import base64
-
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
@@ -22,10 +20,10 @@ from pipeline.sandbox import RateLimitRule, per_token
 
 from .budget import fuzz_settings
 from .machine import Served
+from .pazarama_login import pazarama_token
 
 PER_MINUTE = 10
 STATUSES = st.sampled_from([*sorted(raw.ORDER_ITEM_STATUS), 0, 4, 99])
-BASIC = base64.b64encode(b"sandbox-client_id:sandbox-client_secret").decode()
 SHIPPING = {
     "deliveryType": 1,
     "shippingTrackingNumber": "312345678901",
@@ -44,16 +42,7 @@ class PazaramaItems(RuleBasedStateMachine):
         self.login()
 
     def login(self) -> None:
-        async def token() -> str:
-            async with self.box.session.post(
-                self.box.served.root_url + "/connect/token",
-                data={"grant_type": "client_credentials", "scope": raw.TOKEN_SCOPE},
-                headers={"Authorization": f"Basic {BASIC}"},
-            ) as response:
-                assert response.status == 200, await response.text()
-                return str((await response.json())["access_token"])
-
-        self.headers = {"Authorization": f"Bearer {self.box.runner.run(token())}"}
+        self.headers = {"Authorization": f"Bearer {pazarama_token(self.box)}"}
         self.requests = 0  # per token, in the current (stood-still) minute
 
     def teardown(self) -> None:

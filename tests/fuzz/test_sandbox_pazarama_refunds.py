@@ -50,10 +50,10 @@ from pipeline.sandbox import ISTANBUL, Record
 
 from .budget import fuzz_settings
 from .machine import START, Served
+from .pazarama_login import BASIC, pazarama_token
 
 #: "NOT: Alınan Access Token değerinin geçerlilik süresi 1 saattir."
 TOKEN_TTL = dt.timedelta(hours=1)
-BASIC = base64.b64encode(b"sandbox-client_id:sandbox-client_secret").decode()
 DECISIONS = {"2", "3", str(raw.REFUND_REVIEW_STATUS)}
 #: 3.18/3.29: what the seller's accepted decision does to the refund's items.
 DECISION_ITEM = {"2": "8", "3": "9", "9": None}  # None: the items stay where they are (7)
@@ -145,16 +145,7 @@ class PazaramaRefunds(RuleBasedStateMachine):
     # -- the token ------------------------------------------------------------------------------
 
     def login(self) -> None:
-        async def token() -> str:
-            async with self.box.session.post(
-                self.box.served.root_url + "/connect/token",
-                data={"grant_type": "client_credentials", "scope": raw.TOKEN_SCOPE},
-                headers={"Authorization": f"Basic {BASIC}"},
-            ) as response:
-                assert response.status == 200, await response.text()
-                return str((await response.json())["access_token"])
-
-        self.token = self.box.runner.run(token())
+        self.token = pazarama_token(self.box)
         self.token_at = self.box.clock.now()
 
     def unauthorised(self, authorization: str | None) -> None:
