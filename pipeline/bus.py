@@ -383,9 +383,18 @@ class KafkaEventPublisher:
 
 
 def _cancel(futures: list[asyncio.Future[Any]]) -> None:
-    # Nobody will wait for them; a cancelled future also never logs an unretrieved error.
+    """Settle the futures of a failed or abandoned publish: nobody will wait for them.
+
+    A pending one is cancelled (a cancelled future never logs an unretrieved error). A failed
+    one has its exception retrieved: ``gather`` raised the first failure only, and dropping the
+    producer fails every batch it held, so the others would log "Future exception was never
+    retrieved" with a traceback each when collected -- one per batch, every broker outage.
+    """
     for future in futures:
-        future.cancel()
+        if not future.done():
+            future.cancel()
+        elif not future.cancelled():
+            future.exception()
 
 
 def _broker_away(exc: BaseException) -> bool:

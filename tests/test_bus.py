@@ -8,6 +8,7 @@ unreachable for every client connection.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import shutil
 import ssl
@@ -20,14 +21,14 @@ from typing import Any
 import msgspec
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaTimeoutError
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 from aiokafka.partitioner import murmur2
 from aiokafka.structs import ConsumerRecord
 
 import schemas
 from pipeline import kafka_settings, producers
 from pipeline.broker import EMBEDDED_CONSUMER_TIMEOUTS, EmbeddedBroker, find_free_port
-from pipeline.bus import KafkaEventPublisher
+from pipeline.bus import KafkaEventPublisher, _cancel
 from pipeline.config import KafkaConfig, SecretRef
 from pipeline.errors import BrokerError, ConfigError, RecordRejected
 from pipeline.kafka_settings import Redacted, consumer_kwargs, producer_kwargs
@@ -506,6 +507,27 @@ async def test_publish_to_a_cut_broker_fails_within_its_timeout_and_works_after_
     ids = [schemas.from_headers(r.headers).id for r in records]
     # Exactly twice: the first publish and the retry; nothing of the failed ones got through.
     assert sorted(ids) == sorted([e.id for e in events] * 2)
+
+
+async def test_a_failed_publish_leaves_no_future_with_an_unretrieved_exception() -> None:
+    # A broker gone mid-publish: ``gather`` raised the first failure, dropping the producer
+    # failed the other batches, one publish future is still pending. Settled, none of them may
+    # be collected with an unretrieved exception (asyncio logs a traceback for each, at ERROR).
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
+    try:
+        futures: list[asyncio.Future[Any]] = [loop.create_future() for _ in range(3)]
+        futures[0].set_exception(KafkaConnectionError("gone (test)"))
+        futures[1].set_exception(KafkaTimeoutError("producer dropped after a failure"))
+        _cancel(futures)
+        assert futures[2].cancelled()
+        del futures
+        gc.collect()
+        await asyncio.sleep(0)
+        assert [c["message"] for c in unhandled] == []
+    finally:
+        loop.set_exception_handler(None)
 
 
 async def test_publish_to_a_hung_broker_fails_within_its_timeout(proxy: TcpProxy) -> None:
