@@ -164,7 +164,6 @@ class AccountPoller:
         self._unmapped: set[str] = set()
         #: When each stream's last recent loop began reading (its ``now``).
         self._recent_at: dict[str, dt.datetime] = {}
-        self._stream: str | None = None  # the stream a pass is reading now
         self.saves = PollSaves(
             platform=client.platform,
             account=client.account,
@@ -290,7 +289,6 @@ class AccountPoller:
         start = max(cp.cursor - self.settings.overlap, now - self.settings.horizon)
         self._recent_from[stream] = start
         self._recent_at[stream] = now
-        self._stream = stream
         if start >= end:
             return 0
         self._unmapped = set()
@@ -311,7 +309,6 @@ class AccountPoller:
         now = self.clock.now()
         horizon_start = now - self.settings.horizon
         cp.prune(before=horizon_start)
-        self._stream = stream
         if self._recent_from.get(stream, now) <= horizon_start:
             # This cycle's recent loop has just read the whole horizon (a first cycle, or a
             # return after a long absence): a sweep would re-read all of it (2x the requests).
