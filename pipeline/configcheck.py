@@ -43,7 +43,7 @@ from msgspec import inspect as mi
 from pipeline.config import AccountConfig, Config, PollConfig, SecretRef, parse_config
 from pipeline.config import parse_duration as _parse_duration
 from pipeline.errors import ConfigError
-from pipeline.ratelimit import DEFAULT_LIMITS, RateLimit, RateLimiterRegistry
+from pipeline.ratelimit import RateLimit, RateLimiterRegistry
 
 Severity = Literal["error", "warning"]
 
@@ -429,12 +429,12 @@ def check_text(
     environ: Mapping[str, str] | None = None,
     strict: bool = False,
     source: str = "config",
-    limits: Mapping[str, RateLimit] = DEFAULT_LIMITS,
+    limits: Mapping[str, RateLimit] | None = None,
 ) -> list[Problem]:
     """Every problem of a TOML configuration, in document order (then the environment's).
 
-    ``limits`` are the platforms' default rate limits (the workers take them from the platform
-    registry), against which ``rate_limit.processes_per_ip`` is checked."""
+    ``limits`` are the platforms' default rate limits (by default the platform registry's, which
+    the workers take too), against which ``rate_limit.processes_per_ip`` is checked."""
     environ = os.environ if environ is None else environ
     try:
         data = tomllib.loads(text)
@@ -452,6 +452,11 @@ def check_text(
         except ConfigError as exc:  # a rule the walk does not know yet: still report it
             problems.append(Problem(exc.path, str(exc).removeprefix(f"{exc.path}: ")))
         else:
+            if limits is None:
+                # The registry imports every adapter: only when a check needs it.
+                from pipeline.platforms import default_limits
+
+                limits = default_limits()
             problems += _ip_share_problems(config, limits)
     return problems + _env_problems(config, environ, walker.referenced)
 
@@ -462,7 +467,7 @@ def check_file(
     platforms: Mapping[str, frozenset[str]],
     environ: Mapping[str, str] | None = None,
     strict: bool = False,
-    limits: Mapping[str, RateLimit] = DEFAULT_LIMITS,
+    limits: Mapping[str, RateLimit] | None = None,
 ) -> list[Problem]:
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -490,9 +495,11 @@ def report(path: str, problems: list[Problem], out: TextIO) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from pipeline import platforms  # the registry imports every adapter: only when run
 
-    limits = {pid: spec.default_limit for pid, spec in platforms.registry().items()}
     problems = check_file(
-        args.file, platforms=platforms.credential_keys(), strict=args.strict, limits=limits
+        args.file,
+        platforms=platforms.credential_keys(),
+        strict=args.strict,
+        limits=platforms.default_limits(),
     )
     return report(args.file, problems, sys.stdout)
 

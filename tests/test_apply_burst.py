@@ -50,7 +50,7 @@ from pipeline.config import Config, HttpConfig, RateLimitConfig, RateLimitDefaul
 from pipeline.platforms.c2c.mapping import WRITABLE_STATUS as C2C_STATUS
 from pipeline.platforms.pazarama.mapping import WRITABLE_ITEM_STATUS as PAZARAMA_STATUS
 from pipeline.platforms.softtr.mapping import WRITABLE_STATUS as SOFTTR_STATUS
-from pipeline.ratelimit import DEFAULT_LIMITS, RateLimit
+from pipeline.ratelimit import RateLimit
 from pipeline.sandbox import (
     FaultRule,
     RateLimitRule,
@@ -668,7 +668,7 @@ def limit_findings(served: Sequence[ServedSandbox], config: Config) -> dict[str,
         for rule, violations in checker.rule_violations(box).items():
             found[f"{box.platform} {rule} replayed"] = len(violations)
         override = overrides.get(box.platform)
-        limit = DEFAULT_LIMITS[box.platform]
+        limit = platforms.get(box.platform).default_limit
         if override is not None:
             windows = msgspec.structs.asdict(override)
             windows.pop("commands_share", None)

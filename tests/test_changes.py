@@ -5,9 +5,10 @@ import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pipeline import platforms
 from pipeline.cadence import CostEstimate, plan
 from pipeline.changes import ORDER_PARTS, detect, fingerprint
-from pipeline.ratelimit import DEFAULT_LIMITS, RateBudget, RateLimit
+from pipeline.ratelimit import RateBudget, RateLimit
 from schemas import Cancellation, Invoice, Money, Order, OrderStatus, Refund, RefundState, Shipment
 from schemas.examples import sample_cancellation, sample_order, sample_refund
 
@@ -87,7 +88,7 @@ def test_terminal_flag() -> None:
 
 
 async def test_plan_uses_the_binding_window_and_the_floor() -> None:
-    daily = plan(RateBudget(DEFAULT_LIMITS["ecarsi"]), recent_cost=2, floor=30)
+    daily = plan(RateBudget(platforms.get("ecarsi").default_limit), recent_cost=2, floor=30)
     assert daily.interval == 86400 / (800 // 2) and "1000/day" in daily.reason
     roomy = plan(RateBudget(RateLimit.from_config(per_minute=600)), recent_cost=1, floor=30)
     assert roomy.interval == 30 and roomy.reason.startswith("floor")

@@ -9,9 +9,10 @@ import itertools
 
 import pytest
 
+from pipeline import platforms
 from pipeline.bench.chaos_driver import COMMAND_COST, DRIVE_SHARE, Bursts, command_rates
 from pipeline.bench.chaos_schedule import Step, plan
-from pipeline.ratelimit import DEFAULT_LIMITS, RateLimit
+from pipeline.ratelimit import RateLimit
 from pipeline.testbed import SandboxAccount
 from schemas import topics
 
@@ -75,10 +76,11 @@ def _accounts() -> list[SandboxAccount]:
 
 
 def test_command_rates_follow_the_commands_share_of_every_window() -> None:
+    defaults = platforms.default_limits()
     limits = {
         "pazarama": RateLimit.from_config(per_minute=60).with_share(0.5),  # 30 a minute
-        "ecarsi": DEFAULT_LIMITS["ecarsi"].with_ip_divisor(2).with_share(0.2),  # 6 a minute
-        "webservis": DEFAULT_LIMITS["webservis"].with_share(0.2),
+        "ecarsi": defaults["ecarsi"].with_ip_divisor(2).with_share(0.2),  # 6 a minute
+        "webservis": defaults["webservis"].with_share(0.2),
     }
     rates = command_rates(limits, {"pazarama": 2, "ecarsi": 3}, 600.0)
     assert rates["pazarama"] == pytest.approx(DRIVE_SHARE * 2 * 30 / COMMAND_COST["pazarama"])
@@ -86,7 +88,7 @@ def test_command_rates_follow_the_commands_share_of_every_window() -> None:
     assert rates["ecarsi"] == pytest.approx(DRIVE_SHARE * 6 / COMMAND_COST["ecarsi"])
     assert "webservis" not in rates  # no write API: its commands cost no request
     # A one-minute run meets a whole day window: 200 of them, so the minute still bounds it.
-    short = command_rates({"ecarsi": DEFAULT_LIMITS["ecarsi"].with_share(0.2)}, {}, 60.0)
+    short = command_rates({"ecarsi": defaults["ecarsi"].with_share(0.2)}, {}, 60.0)
     assert short["ecarsi"] == pytest.approx(DRIVE_SHARE * 12 / COMMAND_COST["ecarsi"])
 
 

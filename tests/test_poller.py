@@ -17,7 +17,7 @@ from pipeline.clock import ManualClock
 from pipeline.errors import BrokerError
 from pipeline.http import HttpClient, HttpSettings
 from pipeline.poller import AccountPoller, PollSettings
-from pipeline.ratelimit import DEFAULT_LIMITS, RateBudget, RateLimit
+from pipeline.ratelimit import RateBudget, RateLimit
 from pipeline.sandbox import SandboxSettings, ServedSandbox, serve
 from pipeline.sandbox.faults import FaultRule
 from schemas import Event, OrderStatus, expected_id
@@ -219,7 +219,7 @@ async def test_same_world_gives_same_event_ids_in_another_worker(pazarama: Rig) 
 
 async def test_cadence_is_planned_from_the_daily_budget() -> None:
     async for rig in _rig("ecarsi", orders=5):
-        budget = RateBudget(DEFAULT_LIMITS["ecarsi"])
+        budget = RateBudget(platforms.get("ecarsi").default_limit)
         poller = rig.poller(budget=budget)
         await poller.cycle()
         await poller.cycle()

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline import platforms
 from pipeline.errors import ConfigError
 from pipeline.ratelimit import (
     DAY,
-    DEFAULT_LIMITS,
     MINUTE,
     Lane,
     RateBudget,
@@ -27,6 +27,9 @@ from pipeline.ratelimit import (
     WindowLog,
 )
 from tests.clocks import FakeLoopTime, settle
+
+#: Every platform's default limit, as the workers take them from the platform registry.
+LIMITS = platforms.default_limits()
 
 
 @pytest.fixture
@@ -242,16 +245,16 @@ def test_two_windows_with_one_period_are_refused() -> None:
 
 
 async def test_sustainable_interval_for_the_documented_limits(clock: FakeLoopTime) -> None:
-    ecarsi = RateBudget(DEFAULT_LIMITS["ecarsi"])
+    ecarsi = RateBudget(LIMITS["ecarsi"])
     # day: 800 for polls, 4 per cycle -> 200 cycles a day -> 432 s; the minute allows 4 s.
     assert ecarsi.sustainable_interval(4) == 432.0
     assert ecarsi.sustainable_interval(4, Lane.COMMAND) == DAY / 250
-    webservis = RateBudget(DEFAULT_LIMITS["webservis"])
+    webservis = RateBudget(LIMITS["webservis"])
     assert webservis.sustainable_interval(7) == 20.0  # 3 whole cycles fit in a minute
     assert webservis.sustainable_interval(50) == 120.0  # larger than a window: paced
     with pytest.raises(ValueError):
         webservis.sustainable_interval(0)
-    margin = RateBudget(DEFAULT_LIMITS["webservis"], margin=1.0)
+    margin = RateBudget(LIMITS["webservis"], margin=1.0)
     assert margin.sustainable_interval(25) == 61.0
 
 
@@ -259,7 +262,7 @@ async def test_sustainable_interval_for_the_documented_limits(clock: FakeLoopTim
 async def test_cycles_at_the_sustainable_interval_never_wait_and_faster_ones_do(
     clock: FakeLoopTime, factor: float, must_wait: bool
 ) -> None:
-    budget = RateBudget(DEFAULT_LIMITS["ecarsi"])
+    budget = RateBudget(LIMITS["ecarsi"])
     interval = budget.sustainable_interval(4) * factor
     log: list[tuple[float, Lane]] = []
     tasks = []
@@ -422,24 +425,24 @@ def test_the_property_check_catches_a_leaky_bucket() -> None:
 
 
 def test_default_limits_follow_the_documents() -> None:
-    assert set(DEFAULT_LIMITS) == {"softtr", "pazarama", "c2c", "ecarsi", "webservis"}
-    ecarsi = {w.period: w for w in DEFAULT_LIMITS["ecarsi"].windows}
+    assert set(LIMITS) == {"softtr", "pazarama", "c2c", "ecarsi", "webservis"}
+    ecarsi = {w.period: w for w in LIMITS["ecarsi"].windows}
     assert (ecarsi[MINUTE].limit, ecarsi[MINUTE].shared) == (60, True)
     assert (ecarsi[DAY].limit, ecarsi[DAY].shared, ecarsi[DAY].poll_limit) == (1000, False, 800)
-    assert [(w.limit, w.period) for w in DEFAULT_LIMITS["webservis"].windows] == [(25, MINUTE)]
+    assert [(w.limit, w.period) for w in LIMITS["webservis"].windows] == [(25, MINUTE)]
 
 
 def test_registry_gives_one_budget_per_account_from_the_defaults() -> None:
-    registry = RateLimiterRegistry(DEFAULT_LIMITS)
+    registry = RateLimiterRegistry(LIMITS)
     budget = registry.get("webservis", "main")
     assert registry.get("webservis", "main") is budget
     assert registry.get("webservis", "outlet") is not budget
-    assert budget.limit == DEFAULT_LIMITS["webservis"]
+    assert budget.limit == LIMITS["webservis"]
     assert [key for key, _ in registry] == [("webservis", "main"), ("webservis", "outlet")]
 
 
 def test_config_overrides_merge_by_period() -> None:
-    registry = RateLimiterRegistry(DEFAULT_LIMITS)
+    registry = RateLimiterRegistry(LIMITS)
     budget = registry.get("ecarsi", "main", RateLimit.from_config(per_minute=30, per_hour=500))
     windows = {w.period: w for w in budget.limit.windows}
     assert windows[MINUTE] == Window(limit=30, period=MINUTE, shared=True)
@@ -451,7 +454,7 @@ def test_config_overrides_merge_by_period() -> None:
 
 def test_unknown_platform_needs_a_fallback() -> None:
     with pytest.raises(ConfigError, match="'acme'"):
-        RateLimiterRegistry(DEFAULT_LIMITS).get("acme", "main")
+        RateLimiterRegistry(LIMITS).get("acme", "main")
     fallback = RateLimit.from_config(per_minute=10)
     assert RateLimiterRegistry({}, fallback=fallback).get("acme", "main").limit == fallback
 
@@ -476,7 +479,7 @@ async def test_a_shared_window_counts_every_account_of_the_platform(
 
 
 async def test_the_registry_margin_lengthens_every_window(clock: FakeLoopTime) -> None:
-    registry = RateLimiterRegistry(DEFAULT_LIMITS, margin=1.0, pace_slices=None)
+    registry = RateLimiterRegistry(LIMITS, margin=1.0, pace_slices=None)
     budget = registry.get("webservis", "main")
     for _ in range(25):
         await budget.acquire(Lane.POLL)
@@ -523,7 +526,7 @@ async def test_pacing_never_loosens_the_exact_windows() -> None:
 
 
 def test_registry_budgets_are_paced_by_default() -> None:
-    budget = RateLimiterRegistry(DEFAULT_LIMITS).get("webservis", "paced")
+    budget = RateLimiterRegistry(LIMITS).get("webservis", "paced")
     assert budget._pacer is not None
     assert budget._pacer.max_rate == 2  # 25/min in slices of 10 → bursts of 2
 
@@ -532,16 +535,16 @@ def test_registry_budgets_are_paced_by_default() -> None:
 
 
 def test_processes_per_ip_divides_the_per_ip_window_and_keeps_the_day() -> None:
-    registry = RateLimiterRegistry(DEFAULT_LIMITS, processes_per_ip=2)
+    registry = RateLimiterRegistry(LIMITS, processes_per_ip=2)
     ecarsi = {w.period: w for w in registry.get("ecarsi", "main").limit.windows}
     assert (ecarsi[MINUTE].limit, ecarsi[MINUTE].shared) == (30, True)
-    assert ecarsi[DAY] == DEFAULT_LIMITS["ecarsi"].windows[1]  # per token: 1000, not divided
+    assert ecarsi[DAY] == LIMITS["ecarsi"].windows[1]  # per token: 1000, not divided
     # A window per account is the account's whichever process sends: not divided.
-    assert registry.get("webservis", "main").limit == DEFAULT_LIMITS["webservis"]
+    assert registry.get("webservis", "main").limit == LIMITS["webservis"]
     # An account's own per-minute for e-Çarşı is the address's limit, divided alike.
     own = registry.get("ecarsi", "outlet", RateLimit.from_config(per_minute=40))
     assert own.limit.windows[0] == Window(limit=20, period=MINUTE, shared=True)
-    assert RateLimiterRegistry(DEFAULT_LIMITS).limit_for("ecarsi") == DEFAULT_LIMITS["ecarsi"]
+    assert RateLimiterRegistry(LIMITS).limit_for("ecarsi") == LIMITS["ecarsi"]
 
 
 @pytest.mark.parametrize(
@@ -550,9 +553,7 @@ def test_processes_per_ip_divides_the_per_ip_window_and_keeps_the_day() -> None:
 def test_the_commands_share_is_taken_of_the_divided_window(
     share: float, commands: int, polls: int
 ) -> None:
-    registry = RateLimiterRegistry(
-        DEFAULT_LIMITS, commands_share=share, split=True, processes_per_ip=2
-    )
+    registry = RateLimiterRegistry(LIMITS, commands_share=share, split=True, processes_per_ip=2)
     minute, day = registry.get("ecarsi", "main").limit.windows
     assert (minute.limit, minute.command_share, minute.poll_limit) == (30, commands, polls)
     assert (day.limit, day.command_share) == (1000, max(1, int(1000 * share)))
@@ -563,19 +564,19 @@ def test_the_commands_share_is_taken_of_the_divided_window(
 
 def test_a_processes_per_ip_that_leaves_a_per_ip_window_below_2_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="at least 1") as info:
-        RateLimiterRegistry(DEFAULT_LIMITS, processes_per_ip=0)
+        RateLimiterRegistry(LIMITS, processes_per_ip=0)
     assert info.value.path == "rate_limit.processes_per_ip"
-    registry = RateLimiterRegistry(DEFAULT_LIMITS, processes_per_ip=31)
+    registry = RateLimiterRegistry(LIMITS, processes_per_ip=31)
     with pytest.raises(ConfigError, match=r"ecarsi: 60 per 60s per IP .* leaves 1") as info:
         registry.get("ecarsi", "main")
     assert info.value.path == "rate_limit.processes_per_ip"
     with pytest.raises(ConfigError) as info:  # an account's own limit is divided too
-        RateLimiterRegistry(DEFAULT_LIMITS, processes_per_ip=2).limit_for(
+        RateLimiterRegistry(LIMITS, processes_per_ip=2).limit_for(
             "ecarsi", RateLimit.from_config(per_minute=3)
         )
     assert info.value.path == "rate_limit.processes_per_ip"
-    assert registry.get("webservis", "main").limit == DEFAULT_LIMITS["webservis"]
-    last = RateLimiterRegistry(DEFAULT_LIMITS, processes_per_ip=30).get("ecarsi", "main")
+    assert registry.get("webservis", "main").limit == LIMITS["webservis"]
+    last = RateLimiterRegistry(LIMITS, processes_per_ip=30).get("ecarsi", "main")
     assert last.limit.windows[0].limit == 2
 
 
@@ -597,7 +598,7 @@ async def test_processes_behind_one_ip_never_exceed_its_window_together(
     send more than the documented 60 in any 60 s, and fill it."""
     processes = [
         RateLimiterRegistry(
-            DEFAULT_LIMITS,
+            LIMITS,
             margin=0.0,  # the tightest the budgets may go: the window exactly
             pace_slices=None,
             commands_share=0.2,

@@ -54,7 +54,7 @@ from pipeline import checker, platforms, testbed
 from pipeline.broker import EmbeddedBroker
 from pipeline.config import Config, RateLimitConfig, RateLimitDefaults
 from pipeline.platforms.c2c.mapping import WRITABLE_STATUS as C2C_STATUS
-from pipeline.ratelimit import DEFAULT_COMMANDS_SHARE, DEFAULT_LIMITS, RateLimit, Window
+from pipeline.ratelimit import DEFAULT_COMMANDS_SHARE, RateLimit, Window
 from pipeline.sandbox import Sandbox, SandboxSettings, ServedSandbox, serve
 from pipeline.sandbox.request_log import LogEntry
 from pipeline.topics import ensure_topics
@@ -137,7 +137,7 @@ class ApplyBenchReport(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def limit_of(platform: str, per_minute: int | None) -> RateLimit:
-    default = DEFAULT_LIMITS[platform]
+    default = platforms.default_limits()[platform]
     return (
         default
         if per_minute is None

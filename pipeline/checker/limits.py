@@ -10,6 +10,7 @@ from typing import Any, Final
 
 import msgspec
 
+from pipeline import platforms
 from pipeline.sandbox import LogEntry, RateLimitRule, Sandbox, per_ip, per_tenant, per_token
 
 __all__ = ["WindowViolation", "limit_findings", "rule_violations", "window_violations"]
@@ -103,15 +104,14 @@ def limit_findings(sandbox: Sandbox) -> dict[str, int]:
     """Every documented limit of ``sandbox`` → how often it was exceeded: its rules replayed on
     its request log (``… (replayed)``), its own refusals (``… (refused)``), and for a platform
     that documents none, our default budget per account (``… default budget``)."""
-    from pipeline.ratelimit import DEFAULT_LIMITS
-
+    default_limits = platforms.default_limits()
     found: dict[str, int] = {}
     for rule, violations in rule_violations(sandbox).items():
         found[f"{sandbox.platform} {rule} (replayed)"] = len(violations)
     for rule, count in sandbox.limits.violations.items():
         found[f"{sandbox.platform} {rule} (refused)"] = count
-    if not sandbox.limits.rules and sandbox.platform in DEFAULT_LIMITS:
-        limit = DEFAULT_LIMITS[sandbox.platform].windows[0]
+    if not sandbox.limits.rules and sandbox.platform in default_limits:
+        limit = default_limits[sandbox.platform].windows[0]
         own = window_violations(
             sandbox.log.entries,
             limit=limit.limit,

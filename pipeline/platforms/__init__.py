@@ -15,6 +15,7 @@ from typing import Final
 
 from pipeline.adapter import PlatformSpec
 from pipeline.errors import ConfigError
+from pipeline.ratelimit import RateLimit
 
 #: platform id → module holding its ``SPEC``. Add a platform: one folder + one line.
 PLATFORM_MODULES: Final[Mapping[str, str]] = {
@@ -48,6 +49,12 @@ def get(platform: str) -> PlatformSpec:
 def credential_keys() -> dict[str, frozenset[str]]:
     """What :func:`pipeline.config.parse_config` needs to validate accounts."""
     return {pid: spec.credential_keys for pid, spec in registry().items()}
+
+
+def default_limits() -> dict[str, RateLimit]:
+    """Every platform's default rate limit (its documented one, or our guess where the document
+    states none): what :class:`~pipeline.ratelimit.RateLimiterRegistry` takes."""
+    return {pid: spec.default_limit for pid, spec in registry().items()}
 
 
 def sandbox_class(platform: str) -> type:

@@ -48,9 +48,10 @@ one-role process only its role's share of it, so N processes of each role stay w
 Cancellation: a cancelled waiter leaves the queue; a waiter cancelled after it was granted a slot
 gives the slot back (the request was never sent), and the next waiter is woken.
 
-The package: :mod:`~pipeline.ratelimit.limits` (windows, limits, the documented table),
+The package: :mod:`~pipeline.ratelimit.limits` (windows and limits),
 :mod:`~pipeline.ratelimit.budget` (the budget), :mod:`~pipeline.ratelimit.registry` (budgets per
-account).
+account). Each platform's documented limit is the ``RATE_LIMIT`` of its own ``payloads`` module
+(``pipeline.platforms.default_limits()`` collects them); this package never imports a platform.
 """
 
 from pipeline.ratelimit.budget import (
@@ -66,7 +67,6 @@ from pipeline.ratelimit.limits import (
     DAY,
     DEFAULT_COMMANDS_SHARE,
     DEFAULT_DAY_RESERVE,
-    DEFAULT_LIMITS,
     DEFAULT_MARGIN,
     DEFAULT_PACE_SLICES,
     HOUR,
@@ -82,7 +82,6 @@ __all__ = [
     "DAY",
     "DEFAULT_COMMANDS_SHARE",
     "DEFAULT_DAY_RESERVE",
-    "DEFAULT_LIMITS",
     "DEFAULT_MARGIN",
     "DEFAULT_PACE_SLICES",
     "HOUR",

@@ -1,12 +1,11 @@
-"""Windows and limits: what a budget enforces, the commands' share of each window, and the
-documented limits of every platform (the package docstring has the rules)."""
+"""Windows and limits: what a budget enforces and the commands' share of each window (the package
+docstring has the rules). Each platform's documented limit is the ``RATE_LIMIT`` of its own
+``payloads`` module, and reaches the machinery through the platform registry."""
 
 from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping
-from types import MappingProxyType
 
 import msgspec
 
@@ -144,27 +143,3 @@ class RateLimit(msgspec.Struct, frozen=True):
                 w if base is None else msgspec.structs.replace(base, limit=w.limit)
             )
         return RateLimit(tuple(sorted(by_period.values(), key=lambda w: w.period)))
-
-
-# The documented limits (platform-docs/). The registry takes this table as an argument, so it can
-# move into each platform's folder (a RATE_LIMIT constant next to its client) without touching the
-# machinery here.
-DEFAULT_LIMITS: Mapping[str, RateLimit] = MappingProxyType(
-    {
-        # "Her IP adresi için dakikada maksimum 60 istek" (per IP: shared by all accounts of this
-        # process, and divided between processes by rate_limit.processes_per_ip), "Token başına
-        # günlük maksimum 1000 istek" (per token: per account).
-        "ecarsi": RateLimit(
-            (
-                Window(limit=60, period=MINUTE, shared=True),
-                Window(limit=1000, period=DAY, reserve=DEFAULT_DAY_RESERVE),
-            )
-        ),
-        # "1 dakikada en fazla 25 istek ... e-ticaret sitesi bazındadır": a shop is an account.
-        "webservis": RateLimit.from_config(per_minute=25),
-        # No documented limit: conservative guesses, overridable per account in the config.
-        "pazarama": RateLimit.from_config(per_minute=60),
-        "softtr": RateLimit.from_config(per_minute=120),
-        "c2c": RateLimit.from_config(per_minute=60),
-    }
-)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import re
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -17,7 +19,7 @@ from pipeline.adapter import STREAMS, Malformed, PlatformClient, PlatformSpec
 from pipeline.clock import ManualClock
 from pipeline.errors import PlatformDecodeError, PlatformError, RateLimited, RetryableError
 from pipeline.http import HttpClient, HttpSettings
-from pipeline.ratelimit import RateBudget, RateLimit
+from pipeline.ratelimit import DAY, DEFAULT_DAY_RESERVE, MINUTE, RateBudget, RateLimit
 from pipeline.sandbox import FaultRule, Sandbox, SandboxSettings, ServedSandbox, serve
 from schemas import COMMAND_TYPES, Money, Order, OrderStatus, Outcome
 from schemas.examples import sample_commands
@@ -172,6 +174,54 @@ def test_declared_capabilities_are_consistent(rig: Rig) -> None:
     assert caps.streams <= set(STREAMS) and "orders" in caps.streams
     assert all(caps.max_batch.get(c, 1) >= 1 for c in caps.commands)
     assert rig.spec.default_limit.windows
+
+
+#: Each platform's default budget, window by window as ``(limit, period, per IP, commands
+#: reserve)``, and the document's sentences that state it; no sentence: the document states no
+#: limit and the numbers are our conservative guesses.
+DOCUMENTED_LIMITS: dict[str, tuple[list[tuple[int, float, bool, float]], tuple[str, ...]]] = {
+    "ecarsi": (
+        [(60, MINUTE, True, 0.0), (1000, DAY, False, DEFAULT_DAY_RESERVE)],
+        (
+            "Her IP adresi için dakikada maksimum 60 istek",
+            "Token başına günlük maksimum 1000 istek",
+        ),
+    ),
+    "webservis": ([(25, MINUTE, False, 0.0)], ("Web servislere 1 dakikada en fazla 25 istek",)),
+    "pazarama": ([(60, MINUTE, False, 0.0)], ()),
+    "softtr": ([(120, MINUTE, False, 0.0)], ()),
+    "c2c": ([(60, MINUTE, False, 0.0)], ()),
+}
+PLATFORM_DOCS = Path("/work/shared/platform-docs")
+
+
+def _folded(text: str) -> str:
+    """Without whitespace and markdown emphasis (the extractions split and mark words freely)."""
+    return re.sub(r"[\s*]+", "", text).casefold()
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_default_limit_is_the_documented_one(platform: str) -> None:
+    windows, _ = DOCUMENTED_LIMITS[platform]
+    limit = platforms.get(platform).default_limit
+    assert [(w.limit, w.period, w.shared, w.reserve) for w in limit.windows] == windows
+    assert platforms.default_limits()[platform] is limit
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_default_limit_quotes_its_document(platform: str) -> None:
+    doc_path = PLATFORM_DOCS / f"{platform}.txt"
+    if not doc_path.exists():
+        pytest.skip(f"vendor document not found at {doc_path}")
+    doc = _folded(doc_path.read_text(encoding="utf-8"))
+    windows, quotes = DOCUMENTED_LIMITS[platform]
+    for quote in quotes:
+        assert _folded(quote) in doc
+    if quotes:  # every pinned number is one the document states
+        assert all(any(str(n) in q for q in quotes) for n, *_ in windows)
+    if not quotes:  # the guesses stand only while the document is silent on a request limit
+        silent = ("dakikada", "dakikalık", "saatte", "günlük", "ratelimit", "toomanyrequests")
+        assert not [word for word in silent if word in doc]
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,12 @@ writes, :mod:`.sandbox` the simulator.
 
 from pipeline.adapter import PlatformSpec
 from pipeline.platforms.c2c.client import CAPABILITIES, CREDENTIAL_KEYS, C2CClient
-from pipeline.ratelimit import DEFAULT_LIMITS
+from pipeline.platforms.c2c.payloads import RATE_LIMIT
 
 SPEC = PlatformSpec(
     id="c2c",
     credential_keys=CREDENTIAL_KEYS,
-    default_limit=DEFAULT_LIMITS["c2c"],
+    default_limit=RATE_LIMIT,
     capabilities=CAPABILITIES,
     client=C2CClient,
     sandbox="pipeline.platforms.c2c.sandbox:C2CSandbox",

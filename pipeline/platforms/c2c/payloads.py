@@ -40,6 +40,8 @@ from typing import Final
 
 import msgspec
 
+from pipeline.ratelimit import RateLimit
+
 BASE_URL: Final = "https://kmk.apiservisi.com/api/c2c/StoreOrderServices"
 BASE_PATH: Final = "/api/c2c/StoreOrderServices"
 
@@ -167,6 +169,9 @@ STATE_BATCH: Final = 100
 INFO_BATCH: Final = 50
 #: Codes per UpdateOrderStateByOrderCode call.
 UPDATE_BATCH: Final = 100
+#: The default budget of an account. No documented limit: a conservative guess, overridable per
+#: account in the config.
+RATE_LIMIT: Final = RateLimit.from_config(per_minute=60)
 
 # --------------------------------------------------------------------------------------------
 # Requests. Field names are the document's; the credentials come first, as printed.

@@ -8,12 +8,12 @@ simulator.
 
 from pipeline.adapter import PlatformSpec
 from pipeline.platforms.ecarsi.client import CAPABILITIES, EcarsiClient
-from pipeline.ratelimit import DEFAULT_LIMITS
+from pipeline.platforms.ecarsi.payloads import RATE_LIMIT
 
 SPEC = PlatformSpec(
     id="ecarsi",
     credential_keys=frozenset({"email", "password"}),
-    default_limit=DEFAULT_LIMITS["ecarsi"],
+    default_limit=RATE_LIMIT,
     capabilities=CAPABILITIES,
     client=EcarsiClient,
     sandbox="pipeline.platforms.ecarsi.sandbox:EcarsiSandbox",

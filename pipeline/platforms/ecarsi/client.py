@@ -16,7 +16,7 @@ Readings of the document (``platform-docs/ecarsi.txt``) chosen here, beside thos
   field ``errors`` are added to the exception text. 401/403 are auth errors, 429 and 5xx
   retriable (``Retry-After`` honoured when sent; the document mentions none).
 * **Budget.** 60 requests/minute per IP and 1000/day per token: see
-  ``pipeline.ratelimit.DEFAULT_LIMITS["ecarsi"]``. The login counts against it too.
+  :data:`.payloads.RATE_LIMIT`. The login counts against it too.
 * **Headers.** ``Accept: application/json`` goes with every request, as in the document's
   examples: a Laravel API answers errors as JSON only when asked to (without it an
   unauthenticated request may be redirected to an HTML login page).

@@ -28,6 +28,8 @@ from typing import Final, Generic, TypeVar
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from pipeline.ratelimit import DAY, DEFAULT_DAY_RESERVE, MINUTE, RateLimit, Window
+
 # --------------------------------------------------------------------------------------------
 # Code tables with the document's Turkish labels ("Sipariş Listesi" query parameters).
 # --------------------------------------------------------------------------------------------
@@ -93,6 +95,15 @@ API_BASE: Final = "https://api.e-carsi.com/api"
 #: "Her IP adresi için dakikada maksimum 60 istek", "Token başına günlük maksimum 1000 istek".
 RATE_PER_IP_PER_MINUTE: Final = 60
 RATE_PER_TOKEN_PER_DAY: Final = 1000
+#: The default budget of an account: the minute is per IP (shared by all accounts of this
+#: process, and divided between processes by ``rate_limit.processes_per_ip``), the day per token
+#: (per account).
+RATE_LIMIT: Final = RateLimit(
+    (
+        Window(limit=RATE_PER_IP_PER_MINUTE, period=MINUTE, shared=True),
+        Window(limit=RATE_PER_TOKEN_PER_DAY, period=DAY, reserve=DEFAULT_DAY_RESERVE),
+    )
+)
 #: ``per_page``: "en az: 1, en fazla: 100"; ``page``: "en az: 1".
 PER_PAGE_MIN: Final = 1
 PER_PAGE_MAX: Final = 100

@@ -35,6 +35,8 @@ from typing import Final, Generic, TypeVar
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from pipeline.ratelimit import RateLimit
+
 # --------------------------------------------------------------------------------------------
 # Code tables, with the document's Turkish labels (spaces the PDF extraction lost restored).
 # --------------------------------------------------------------------------------------------
@@ -187,6 +189,9 @@ ORDER_PAGE_SIZE_SAMPLE: Final = 500
 #: bytes, the smaller of the two meanings of "MB".
 REFUND_MAX_DOCUMENTS: Final = 3
 REFUND_MAX_DOCUMENT_BYTES: Final = 5_000_000
+#: The default budget of an account. No documented limit: a conservative guess, overridable per
+#: account in the config.
+RATE_LIMIT: Final = RateLimit.from_config(per_minute=60)
 
 
 # --------------------------------------------------------------------------------------------

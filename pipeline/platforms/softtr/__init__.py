@@ -8,12 +8,12 @@ the simulator.
 
 from pipeline.adapter import PlatformSpec
 from pipeline.platforms.softtr.client import CAPABILITIES, SofttrClient
-from pipeline.ratelimit import DEFAULT_LIMITS
+from pipeline.platforms.softtr.payloads import RATE_LIMIT
 
 SPEC = PlatformSpec(
     id="softtr",
     credential_keys=frozenset({"username", "password"}),
-    default_limit=DEFAULT_LIMITS["softtr"],
+    default_limit=RATE_LIMIT,
     capabilities=CAPABILITIES,
     client=SofttrClient,
     sandbox="pipeline.platforms.softtr.sandbox:SofttrSandbox",

@@ -38,6 +38,8 @@ from typing import Final, Generic, TypeVar
 
 import msgspec
 
+from pipeline.ratelimit import RateLimit
+
 # --------------------------------------------------------------------------------------------
 # Code tables, with the document's words.
 # --------------------------------------------------------------------------------------------
@@ -87,6 +89,9 @@ MAX_PAGE_SIZE: Final = 100
 MAX_STATUS_BATCH: Final = 100
 #: updateStokAndPrice: "Bir seferde en fazla 100 ürün için istek gönderilebilir".
 MAX_STOCK_BATCH: Final = 100
+#: The default budget of an account. No documented limit: a conservative guess, overridable per
+#: account in the config.
+RATE_LIMIT: Final = RateLimit.from_config(per_minute=120)
 #: ``startDate`` / ``endDate``: "Örneğin : 01-10-2022" — day, month, year.
 DATE_FORMAT: Final = "%d-%m-%Y"
 #: The order number carries the order's creation time: ``28092022133621-AYD`` is

@@ -8,12 +8,12 @@ unsupported), :mod:`.sandbox` the simulator.
 
 from pipeline.adapter import PlatformSpec
 from pipeline.platforms.webservis.client import CAPABILITIES, WebservisClient
-from pipeline.ratelimit import DEFAULT_LIMITS
+from pipeline.platforms.webservis.payloads import RATE_LIMIT
 
 SPEC = PlatformSpec(
     id="webservis",
     credential_keys=frozenset({"api_key", "api_secret"}),
-    default_limit=DEFAULT_LIMITS["webservis"],
+    default_limit=RATE_LIMIT,
     capabilities=CAPABILITIES,
     client=WebservisClient,
     sandbox="pipeline.platforms.webservis.sandbox:WebservisSandbox",

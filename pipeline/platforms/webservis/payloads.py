@@ -32,6 +32,8 @@ from typing import Any, Final, Generic, TypeVar
 
 import msgspec
 
+from pipeline.ratelimit import RateLimit
+
 # --------------------------------------------------------------------------------------------
 # Code tables, with the document's Turkish labels.
 # --------------------------------------------------------------------------------------------
@@ -146,6 +148,8 @@ RESPONSE_CODES: Final[dict[str, str]] = {
 
 #: "Web servislere 1 dakikada en fazla 25 istek gönderilebilir … e-ticaret sitesi bazındadır."
 REQUESTS_PER_MINUTE: Final = 25
+#: The default budget of an account: the limit is per shop, and a shop is an account.
+RATE_LIMIT: Final = RateLimit.from_config(per_minute=REQUESTS_PER_MINUTE)
 #: ``order/lists`` pageSize "max: 100"; its default 0 lists nothing, so it is always sent.
 ORDER_PAGE_SIZE_MAX: Final = 100
 ORDER_PAGE_SIZE_DEFAULT: Final = 0
