@@ -192,7 +192,8 @@ DOCUMENTED_LIMITS: dict[str, tuple[list[tuple[int, float, bool, float]], tuple[s
     "softtr": ([(120, MINUTE, False, 0.0)], ()),
     "c2c": ([(60, MINUTE, False, 0.0)], ()),
 }
-PLATFORM_DOCS = Path("/work/shared/platform-docs")
+# The vendor documents beside the checkout (../shared), as CI lays them out.
+PLATFORM_DOCS = Path(__file__).resolve().parents[3] / "shared" / "platform-docs"
 
 
 def _folded(text: str) -> str:

@@ -27,7 +27,7 @@ from pipeline.platforms.ecarsi.mapping import (
 from schemas import Invoice, Money, OrderStatus, PartyKind
 
 DATA = Path(__file__).parents[2] / "data" / "ecarsi"
-DOC = Path("/work/shared/platform-docs/ecarsi.txt")
+DOC = Path(__file__).resolve().parents[4] / "shared" / "platform-docs" / "ecarsi.txt"
 S = OrderStatus
 CTX = RequestContext("ecarsi", "main", "orders")
 NBSP_EMAIL = "[email\xa0protected]"

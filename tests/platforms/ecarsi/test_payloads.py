@@ -12,7 +12,7 @@ import pytest
 from pipeline.platforms.ecarsi import payloads as raw
 
 DATA = Path(__file__).parents[2] / "data" / "ecarsi"
-DOC = Path("/work/shared/platform-docs/ecarsi.txt")
+DOC = Path(__file__).resolve().parents[4] / "shared" / "platform-docs" / "ecarsi.txt"
 RESPONSES = sorted(DATA.glob("*.response.*.json"))
 
 
