@@ -43,6 +43,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.errors import KafkaError
 
+from pipeline import platforms
 from pipeline.bus import KafkaEventPublisher
 from pipeline.checkpoints import RECORD_STREAMS, KafkaCheckpointStore
 from pipeline.command_consumer import RawSender
@@ -189,9 +190,11 @@ async def collect_status(
     groups: Mapping[str, str] | None = None,
     expected_accounts: Sequence[str] = (),
     request_timeout: float = DEFAULT_TIMEOUT,
+    processes_per_ip: int | None = None,
 ) -> Status:
     """Read everything :class:`Status` shows. ``groups``: group → topic it commits on (default:
-    the poll and apply roles')."""
+    the poll and apply roles'). ``processes_per_ip``: the fleet file's, to check it against the
+    poll workers found on each host (:func:`per_ip_problems`)."""
     cfg = as_config(kafka)
     now = now or dt.datetime.now(dt.UTC)
     if groups is None:
@@ -225,7 +228,51 @@ async def collect_status(
     await _checkpoints(cfg, status, existing, now)
     owners = {a.key for a in status.accounts if a.owned}
     status.unowned = sorted(set(expected_accounts) - owners)
+    if processes_per_ip is not None:
+        status.problems.extend(per_ip_problems(status.accounts, processes_per_ip=processes_per_ip))
     return status
+
+
+def per_ip_problems(
+    accounts: Sequence[OwnedAccount],
+    *,
+    processes_per_ip: int,
+    per_ip: Mapping[str, int] | None = None,
+) -> list[str]:
+    """Hosts where more poll workers own accounts of a platform with a per-IP limit than
+    ``rate_limit.processes_per_ip`` divides that limit between.
+
+    Each process keeps to ``limit // processes_per_ip`` of the address's window, so n processes
+    behind one address send up to n times that: more than the limit once n > processes_per_ip.
+    Processes on one host share its address; containers and hosts behind one NAT address share
+    it too, and a host name cannot show that (README "Rate limits across roles"). Only the poll
+    role registers its accounts: appliers are not counted. ``per_ip``: platform → its per-IP
+    limit (default: the platforms' documented per-IP windows).
+    """
+    if per_ip is None:
+        per_ip = {
+            pid: w.limit
+            for pid, limit in platforms.default_limits().items()
+            for w in limit.windows
+            if w.shared
+        }
+    workers: dict[tuple[str, str], set[str]] = {}
+    for a in accounts:
+        platform = a.key.partition(":")[0]
+        if a.owned and platform in per_ip:
+            workers.setdefault((a.host, platform), set()).add(a.worker)
+    problems = []
+    for (host, platform), found in sorted(workers.items()):
+        n = len(found)
+        if n > processes_per_ip:
+            limit = per_ip[platform]
+            problems.append(
+                f"host {host}: {n} poll workers own {platform} accounts but "
+                f"rate_limit.processes_per_ip = {processes_per_ip}: together they may send "
+                f"{n} x {limit // processes_per_ip} requests per window against {platform}'s "
+                f"per-IP limit of {limit}; set it to at least {n} in the fleet file"
+            )
+    return problems
 
 
 async def _group(
@@ -466,12 +513,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
     kafka = kafka_from_args(args)
     expected: list[str] = []
     if args.config:
-        from pipeline import platforms
         from pipeline.config import load_config
 
         config = load_config(args.config, platforms=platforms.credential_keys())
         expected = [a.key for a in config.accounts if a.enabled]
-    status = asyncio.run(collect_status(kafka, expected_accounts=expected))
+        per_ip: int | None = config.rate_limit.processes_per_ip
+    else:
+        per_ip = None
+    status = asyncio.run(collect_status(kafka, expected_accounts=expected, processes_per_ip=per_ip))
     if args.json:
         sys.stdout.write(msgspec.json.encode(status).decode() + "\n")
     else:

@@ -19,7 +19,14 @@ from pipeline.broker import EMBEDDED_CONSUMER_TIMEOUTS, EmbeddedBroker
 from pipeline.bus import KafkaEventPublisher
 from pipeline.checkpoints import Checkpoint, KafkaCheckpointStore
 from pipeline.fleet import account_partition
-from pipeline.status import AccountRegistration, collect_status, publish_registration, render
+from pipeline.status import (
+    AccountRegistration,
+    OwnedAccount,
+    collect_status,
+    per_ip_problems,
+    publish_registration,
+    render,
+)
 from pipeline.topics import ensure_topics, list_topics
 from pipeline.worker import APPLIER_GROUP, POLLER_GROUP
 from schemas import examples, topics
@@ -192,3 +199,54 @@ async def test_cli_status_prints_json(bootstrap: str) -> None:
     doc = json.loads(out)
     assert [c["key"] for c in doc["checkpoints"]] == ["c2c:x:orders"]
     assert {g["group"] for g in doc["groups"]} == {POLLER_GROUP, APPLIER_GROUP}
+
+
+def _owned(key: str, worker: str, host: str = "node-1", *, owned: bool = True) -> OwnedAccount:
+    return OwnedAccount(
+        key=key, owned=owned, worker=worker, host=host, pid=1, partition=0, since=NOW,
+        age_seconds=0.0,
+    )  # fmt: skip
+
+
+def test_more_poll_workers_on_a_host_than_processes_per_ip_is_a_problem() -> None:
+    accounts = [_owned(f"ecarsi:{n}", f"w{n % 3}") for n in range(6)]
+    (problem,) = per_ip_problems(accounts, processes_per_ip=2)
+    # Three processes each keeping to 60 // 2 = 30 a minute: 90 against e-Çarşı's 60 per IP.
+    assert problem.startswith("host node-1: 3 poll workers own ecarsi accounts")
+    assert "3 x 30 requests per window" in problem and "per-IP limit of 60" in problem
+    assert per_ip_problems(accounts, processes_per_ip=3) == []
+
+
+def test_workers_on_other_hosts_released_accounts_and_per_account_limits_do_not_count() -> None:
+    accounts = [
+        _owned("ecarsi:a", "w1", "node-1"),
+        _owned("ecarsi:b", "w2", "node-2"),  # another address
+        _owned("ecarsi:c", "w3", "node-1", owned=False),  # released
+        _owned("webservis:a", "w4", "node-1"),  # 25/min per shop: an account's own limit
+        _owned("pazarama:a", "w5", "node-1"),
+    ]
+    assert per_ip_problems(accounts, processes_per_ip=1) == []
+
+
+async def test_status_checks_processes_per_ip_against_the_registered_workers(
+    bootstrap: str,
+) -> None:
+    await ensure_topics(bootstrap, replication_factor=1)
+    async with KafkaEventPublisher(bootstrap, embedded=True) as pub:
+        for n, account in enumerate(("p1", "p2")):
+            await publish_registration(
+                pub,
+                AccountRegistration(
+                    platform="ecarsi", account=account, worker=f"ip-w{n}", host="node-9",
+                    pid=200 + n, partition=account_partition("ecarsi", account), time=NOW,
+                    owned=True,
+                ),
+            )  # fmt: skip
+    status = await collect_status(bootstrap, now=NOW, processes_per_ip=1)
+    assert [p for p in status.problems if "node-9" in p] == [
+        "host node-9: 2 poll workers own ecarsi accounts but rate_limit.processes_per_ip = 1: "
+        "together they may send 2 x 60 requests per window against ecarsi's per-IP limit of "
+        "60; set it to at least 2 in the fleet file"
+    ]
+    status = await collect_status(bootstrap, now=NOW, processes_per_ip=2)
+    assert [p for p in status.problems if "node-9" in p] == []
