@@ -107,6 +107,21 @@ POLLS_STREAM = "polls"
 RECORD_STREAMS = frozenset({COMMANDS_STREAM, POLLS_STREAM})
 
 
+def request_record(platform: str, account: str, stream: str, record: RequestRecord) -> Checkpoint:
+    """``record`` as the checkpoint a request-record key holds (:data:`RECORD_STREAMS`): only
+    ``requests`` means anything; its cursor and ``written_at`` are the record's time."""
+    if stream not in RECORD_STREAMS:
+        raise ValueError(f"{stream!r} is not a request-record stream")
+    return Checkpoint(
+        platform=platform,
+        account=account,
+        stream=stream,
+        cursor=record.at,
+        written_at=record.at,
+        requests=record,
+    )
+
+
 def checkpoint_key(platform: str, account: str, stream: str) -> str:
     return f"{platform}:{account}:{stream}"
 

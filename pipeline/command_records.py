@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from pipeline import carryover
-from pipeline.checkpoints import COMMANDS_STREAM, Checkpoint, checkpoint_key
+from pipeline.checkpoints import COMMANDS_STREAM, Checkpoint, checkpoint_key, request_record
 from pipeline.clock import Clock
 from pipeline.errors import BrokerError
 from pipeline.masking import mask_text
@@ -103,14 +103,7 @@ class CommandRecords:
             upto = state.granted
             now = self.clock.now()
             rec = carryover.record(state.budget, at=now, lease=0.0, lane=Lane.COMMAND)
-            cp = Checkpoint(
-                platform=state.platform,
-                account=state.account,
-                stream=COMMANDS_STREAM,
-                cursor=now,
-                written_at=now,
-                requests=rec,
-            )
+            cp = request_record(state.platform, state.account, COMMANDS_STREAM, rec)
             try:
                 await self.store.save(cp)
             except BrokerError as exc:

@@ -34,7 +34,13 @@ from typing import TYPE_CHECKING, Final
 import msgspec
 
 from pipeline import carryover
-from pipeline.checkpoints import POLLS_STREAM, Checkpoint, CheckpointStore, encode_checkpoint
+from pipeline.checkpoints import (
+    POLLS_STREAM,
+    Checkpoint,
+    CheckpointStore,
+    encode_checkpoint,
+    request_record,
+)
 from pipeline.clock import Clock
 from pipeline.errors import BrokerError, RecordRejected
 from pipeline.masking import mask_text
@@ -116,15 +122,8 @@ class PollSaves:
 
     async def _save_request_record(self) -> None:
         now = self.clock.now()
-        record = Checkpoint(
-            platform=self.platform,
-            account=self.account,
-            stream=POLLS_STREAM,
-            cursor=now,
-            written_at=now,
-            requests=carryover.record(self.budget, at=now, lease=self.settings.lease),
-        )
-        if await self.save(record):
+        rec = carryover.record(self.budget, at=now, lease=self.settings.lease)
+        if await self.save(request_record(self.platform, self.account, POLLS_STREAM, rec)):
             self._lease_until = now + dt.timedelta(seconds=self.settings.lease)
 
     # -- stream checkpoints -------------------------------------------------------------------

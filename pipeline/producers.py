@@ -110,7 +110,7 @@ async def wait_for_broker(
                         try:
                             await client.bootstrap()
                         except KafkaConnectionError:
-                            pass
+                            pass  # accepted a connection but not a request yet: try again
                         else:
                             return
                         finally:

@@ -339,6 +339,7 @@ class Worker:
         self, http: HttpClient, publisher: KafkaEventPublisher, kafka_store: KafkaCheckpointStore
     ) -> PollFleet:
         store = TakeoverLoads(kafka_store)
+        checkpoint_every = parse_duration(self.config.poll.checkpoint_every)
 
         async def make(platform: str, account: str) -> AccountPoller:
             acc = self.accounts[f"{platform}:{account}"]
@@ -356,7 +357,7 @@ class Worker:
                 clock=self.clock,
                 settings=PollSettings(
                     horizon=parse_duration(acc.config.horizon),
-                    checkpoint_every=parse_duration(self.config.poll.checkpoint_every),
+                    checkpoint_every=checkpoint_every,
                 ),
                 floor=floor,
             )
